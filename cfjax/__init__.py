@@ -1,0 +1,3 @@
+"""cfjax: video models that spend compute where the video needs it (JAX/Flax)."""
+
+__version__ = "0.1.0"

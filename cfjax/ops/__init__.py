@@ -1,0 +1,48 @@
+"""Pure jnp operations: no parameters, no flax. Shapes are channels-last, time on axis 1."""
+
+from cfjax.ops.clip_fusion import clip_gates, gated_clip_fusion, inter_clip_attention, sparsity_loss
+from cfjax.ops.grid_pool import (
+    aligned_aggregate,
+    gaussian_alignment,
+    grid_pool,
+    grid_unpool,
+    interpolate_time,
+    inverse_grid,
+    sampling_grid,
+    upsample_linear,
+)
+from cfjax.ops.masking import expand_mask, lengths_to_mask, masked_mean, masked_variance, zero_padded
+from cfjax.ops.sgs import (
+    active_bin_count,
+    apply_in_length_bucket,
+    bucket_index,
+    length_buckets,
+    similarity_distance,
+    similarity_guided_sampling,
+)
+
+__all__ = [
+    "active_bin_count",
+    "aligned_aggregate",
+    "apply_in_length_bucket",
+    "bucket_index",
+    "clip_gates",
+    "expand_mask",
+    "gated_clip_fusion",
+    "gaussian_alignment",
+    "grid_pool",
+    "grid_unpool",
+    "inter_clip_attention",
+    "interpolate_time",
+    "inverse_grid",
+    "length_buckets",
+    "lengths_to_mask",
+    "masked_mean",
+    "masked_variance",
+    "sampling_grid",
+    "similarity_distance",
+    "similarity_guided_sampling",
+    "sparsity_loss",
+    "upsample_linear",
+    "zero_padded",
+]

@@ -1,0 +1,29 @@
+"""Input checks shared by the ops: fail at the boundary with a clear message."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+def check_rank(name: str, x, rank: int | tuple[int, ...], layout: str) -> None:
+    """Raises ValueError unless ``x.ndim`` is ``rank`` (or one of ``rank``)."""
+    ranks = (rank,) if isinstance(rank, int) else rank
+    if jnp.ndim(x) not in ranks:
+        raise ValueError(f"{name}: expected {layout}, got shape {jnp.shape(x)}")
+
+
+def check_floating(name: str, x) -> None:
+    """Raises TypeError unless ``x`` has a floating dtype."""
+    if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+        raise TypeError(f"{name}: expected a floating dtype, got {jnp.result_type(x)}")
+
+
+def check_mask(mask, x, name: str = "mask") -> None:
+    """Raises unless ``mask`` is a bool ``[B, T]`` matching the leading axes of ``x``."""
+    if jnp.result_type(mask) != jnp.bool_:
+        raise TypeError(f"{name}: expected bool [B, T], got dtype {jnp.result_type(mask)}")
+    if jnp.ndim(mask) != 2 or jnp.ndim(x) < 2 or tuple(jnp.shape(mask)) != tuple(jnp.shape(x)[:2]):
+        raise ValueError(
+            f"{name}: expected shape [B, T] = {tuple(jnp.shape(x)[:2])} (the leading axes of the "
+            f"input {tuple(jnp.shape(x))}), got {tuple(jnp.shape(mask))}"
+        )
