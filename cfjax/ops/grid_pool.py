@@ -88,6 +88,11 @@ def _check_grid(grid, x=None) -> None:
         raise ValueError(f"x: expected [B, T, ...] with B = {grid.shape[0]}, got shape {jnp.shape(x)}")
 
 
+def _at_least_f32(a):
+    """Positions need float32 or wider: bfloat16 cannot index past a few frames."""
+    return a.astype(jnp.promote_types(a.dtype, jnp.float32))
+
+
 def grid_pool(x, grid):
     """Re-samples ``x`` along time at the grid positions.
 
@@ -100,7 +105,7 @@ def grid_pool(x, grid):
       ``grid[:, k] * (T - 1)`` (align corners).
     """
     _check_grid(grid, x)
-    return interpolate_time(x, grid * (x.shape[1] - 1))
+    return interpolate_time(x, _at_least_f32(grid) * (x.shape[1] - 1))
 
 
 def inverse_grid(grid):
@@ -147,7 +152,7 @@ def grid_unpool(y, grid):
             f"y: expected [B, K+1, ...] with K+1 = {grid.shape[1]} (the grid length), "
             f"got shape {y.shape}"
         )
-    return interpolate_time(y, (grid.shape[1] - 1) * inverse_grid(grid))
+    return interpolate_time(y, (grid.shape[1] - 1) * inverse_grid(_at_least_f32(grid)))
 
 
 def upsample_linear(y, length: int):
@@ -157,7 +162,7 @@ def upsample_linear(y, length: int):
     if int(length) < 1:
         raise ValueError(f"length: expected a positive int, got {length}")
     old = y.shape[1]
-    dtype = y.dtype if jnp.issubdtype(y.dtype, jnp.floating) else jnp.float32
+    dtype = jnp.promote_types(y.dtype, jnp.float32) if jnp.issubdtype(y.dtype, jnp.floating) else jnp.float32
     step = (old - 1) / max(int(length) - 1, 1)
     pos = jnp.arange(int(length), dtype=dtype) * jnp.asarray(step, dtype)
     return interpolate_time(y, jnp.broadcast_to(pos, (y.shape[0], int(length))))

@@ -135,6 +135,17 @@ class GatesTest(chex.TestCase):
         np.testing.assert_allclose(loss(gates), (1.65 + 0.6) / 2, atol=1e-15)
         np.testing.assert_allclose(loss(gates, clip_mask=mask), (0.75 + 0.6) / 2, atol=1e-15)
 
+    def test_vmap_equals_loop(self):
+        features, residual = _random(16, (3, 4, 5)), _random(17, (3, 4, 5))
+        params = _gate_params(18, 4)
+
+        def one(f, r):
+            gates = ops.clip_gates(f[None], *params)
+            return ops.gated_clip_fusion(f[None], gates, r[None])[0], gates[0]
+
+        looped = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[one(features[b], residual[b]) for b in range(3)])
+        chex.assert_trees_all_close(jax.vmap(one)(features, residual), looped, atol=1e-15)
+
     def test_gradients(self):
         features, residual = _random(12, (2, 4, 3)), _random(13, (2, 4, 3))
         params = _gate_params(14, 4)

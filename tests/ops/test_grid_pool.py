@@ -127,9 +127,17 @@ class GridPoolTest(chex.TestCase):
         up = self.variant(functools.partial(ops.upsample_linear, length=24))(jnp.asarray(y))
         np.testing.assert_allclose(up, reference.upsample_linear(y, 24), atol=1e-12)
 
+    @chex.variants(with_jit=True, without_jit=True)
     def test_inverse_grid_hand_values(self):
         # phi through (0, 0), (1/2, 3/4), (1, 1): phi^-1(1/2) = 1/3.
-        np.testing.assert_allclose(ops.inverse_grid(jnp.asarray([[0.0, 0.75, 1.0]])), [[0.0, 1 / 3, 1.0]], atol=1e-15)
+        inv = self.variant(ops.inverse_grid)(jnp.asarray([[0.0, 0.75, 1.0]]))
+        np.testing.assert_allclose(inv, [[0.0, 1 / 3, 1.0]], atol=1e-15)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_interpolate_time_hand_values(self):
+        x = jnp.asarray([[[0.0], [10.0], [30.0]]])
+        out = self.variant(ops.interpolate_time)(x, jnp.asarray([[0.0, 0.25, 1.5, 2.0]]))
+        np.testing.assert_allclose(out[0, :, 0], [0.0, 2.5, 20.0, 30.0], atol=1e-15)
 
     def test_inverse_grid_handles_zero_width_steps(self):
         inv = ops.inverse_grid(jnp.asarray([[0.0, 0.0, 0.5, 1.0, 1.0]]))
@@ -180,6 +188,16 @@ class GridPoolTest(chex.TestCase):
         grid = ops.sampling_grid(jnp.zeros((1, 4), jnp.float32))
         for dtype in (jnp.float32, jnp.bfloat16):
             self.assertEqual(ops.grid_pool(jnp.ones((1, 8, 3), dtype), grid).dtype, dtype)
+            self.assertEqual(ops.grid_unpool(jnp.ones((1, 5, 3), dtype), grid).dtype, dtype)
+
+    def test_bfloat16_positions_stay_exact_on_long_clips(self):
+        # bfloat16 cannot represent 299.x; positions are computed in float32 or wider.
+        ramp = jnp.arange(300, dtype=jnp.float32).reshape(1, 300, 1)
+        up = ops.upsample_linear(jnp.asarray([[[0.0], [1.0]]], jnp.bfloat16), 300)
+        np.testing.assert_allclose(np.asarray(up[0, :, 0], np.float64), np.linspace(0, 1, 300), atol=4e-3)
+        grid = jnp.linspace(0, 1, 4, dtype=jnp.bfloat16)[None]
+        pooled = ops.grid_pool(ramp, grid)
+        np.testing.assert_allclose(pooled[0, :, 0], np.asarray(grid[0], np.float64) * 299, atol=1e-3)
 
     def test_rejects_bad_input(self):
         grid = ops.sampling_grid(jnp.zeros((2, 4)))
@@ -266,6 +284,18 @@ class GaussianAlignmentTest(chex.TestCase):
             return ops.aligned_aggregate(fine, attention, ops.gaussian_alignment(g, mask, offset, 5.0), mask)
 
         check_grads(f, (fine, attention, scores, offset + 0.3), order=1, modes=("fwd", "rev"))
+
+    def test_vmap_equals_loop(self):
+        grid, mask, offset = self._inputs(35, [8, 5, 3], 8, num=3)
+        fine = jnp.asarray(_random(36, (3, 8, 1, 1, 2)))
+        attention = jax.nn.sigmoid(jnp.asarray(_random(37, (3, 8, 1, 1, 1))))
+
+        def one(f, a, g, m, o):
+            w = ops.gaussian_alignment(g[None], m[None], o[None], 6.0)
+            return ops.aligned_aggregate(f[None], a[None], w, m[None])[0]
+
+        looped = jnp.stack([one(fine[b], attention[b], grid[b], mask[b], offset[b]) for b in range(3)])
+        chex.assert_trees_all_close(jax.vmap(one)(fine, attention, grid, mask, offset), looped, atol=1e-15)
 
     def test_far_centres_do_not_underflow(self):
         # One valid step, sigma = 1/8: exp(-q) underflows to 0 for every centre, but
