@@ -1,0 +1,115 @@
+"""Building blocks shared by the backbones: conv-BN-act, masked BatchNorm, squeeze-excite.
+
+Inputs are channels-last video ``[B, T, H, W, C]`` with an optional time mask
+``[B, T]`` (valid steps first). With a mask, BatchNorm statistics and pooling
+use valid steps only and the outputs are re-zeroed at padded steps, so a padded
+clip computes what it would compute alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cfjax import ops
+
+__all__ = ["ConvBN", "MaskedBatchNorm", "SqueezeExcite", "same_padding"]
+
+# PyTorch BatchNorm defaults (momentum 0.1 on the new value, eps 1e-5).
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+def same_padding(kernel: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Symmetric ``k // 2`` padding per axis (PyTorch style, also for strided convs)."""
+    return tuple((k // 2, k // 2) for k in kernel)
+
+
+class MaskedBatchNorm(nn.Module):
+    """BatchNorm over ``[B, T, ...]`` whose statistics use only valid time steps.
+
+    ``__call__(x [B, T, ..., C], train, mask [B, T] | None) -> [B, T, ..., C]``;
+    padded steps come out as zeros. Parameters ``scale``, ``bias``; running
+    statistics ``mean``, ``var`` in ``batch_stats``.
+    """
+
+    momentum: float = BN_MOMENTUM
+    epsilon: float = BN_EPSILON
+    dtype: Any = None
+    scale_init: Callable = nn.initializers.ones
+
+    @nn.compact
+    def __call__(self, x, train: bool, mask=None):
+        norm = nn.BatchNorm(
+            use_running_average=not train,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            dtype=self.dtype,
+            use_fast_variance=False,
+            scale_init=self.scale_init,
+            name="bn",
+        )
+        if mask is None:
+            return norm(x)
+        return ops.zero_padded(norm(x, mask=ops.expand_mask(mask, x)), mask)
+
+
+class ConvBN(nn.Module):
+    """3D convolution (no bias, symmetric padding) -> masked BatchNorm -> optional activation.
+
+    ``__call__(x [B, T, H, W, Cin], train, mask) -> [B, T', H', W', features]``.
+    Temporal stride must be 1 when a mask is given (the mask keeps its length).
+    """
+
+    features: int
+    kernel: tuple[int, int, int] = (1, 1, 1)
+    strides: tuple[int, int, int] = (1, 1, 1)
+    groups: int = 1
+    activation: Callable | None = jax.nn.relu
+    dtype: Any = None
+    bn_scale_init: Callable = nn.initializers.ones
+
+    @nn.compact
+    def __call__(self, x, train: bool, mask=None):
+        if mask is not None and self.strides[0] != 1:
+            raise ValueError(f"strides: a masked input needs temporal stride 1, got {self.strides}")
+        x = nn.Conv(
+            self.features,
+            self.kernel,
+            strides=self.strides,
+            padding=same_padding(self.kernel),
+            feature_group_count=self.groups,
+            use_bias=False,
+            dtype=self.dtype,
+            kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
+            name="conv",
+        )(x)
+        x = MaskedBatchNorm(dtype=self.dtype, scale_init=self.bn_scale_init, name="norm")(x, train, mask)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gates from the (masked) mean over time and space.
+
+    ``__call__(x [B, T, H, W, C], mask) -> x * sigmoid(W2 relu(W1 mean(x)))``,
+    hidden width ``hidden``.
+    """
+
+    hidden: int
+    dtype: Any = None
+
+    @nn.compact
+    def __call__(self, x, mask=None):
+        if mask is None:
+            pooled = jnp.mean(x, axis=(1, 2, 3))
+        else:
+            pooled = ops.masked_mean(x, mask, axis=(1, 2, 3))
+        gate = nn.Dense(self.hidden, dtype=self.dtype, name="fc1")(pooled)
+        gate = nn.Dense(x.shape[-1], dtype=self.dtype, name="fc2")(jax.nn.relu(gate))
+        return x * jax.nn.sigmoid(gate)[:, None, None, None, :]
