@@ -40,7 +40,6 @@ class MaskedBatchNorm(nn.Module):
     momentum: float = BN_MOMENTUM
     epsilon: float = BN_EPSILON
     dtype: Any = None
-    scale_init: Callable = nn.initializers.ones
 
     @nn.compact
     def __call__(self, x, train: bool, mask=None):
@@ -50,7 +49,6 @@ class MaskedBatchNorm(nn.Module):
             epsilon=self.epsilon,
             dtype=self.dtype,
             use_fast_variance=False,
-            scale_init=self.scale_init,
             name="bn",
         )
         if mask is None:
@@ -71,7 +69,6 @@ class ConvBN(nn.Module):
     groups: int = 1
     activation: Callable | None = jax.nn.relu
     dtype: Any = None
-    bn_scale_init: Callable = nn.initializers.ones
 
     @nn.compact
     def __call__(self, x, train: bool, mask=None):
@@ -88,7 +85,7 @@ class ConvBN(nn.Module):
             kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
             name="conv",
         )(x)
-        x = MaskedBatchNorm(dtype=self.dtype, scale_init=self.bn_scale_init, name="norm")(x, train, mask)
+        x = MaskedBatchNorm(dtype=self.dtype, name="norm")(x, train, mask)
         if self.activation is not None:
             x = self.activation(x)
         return x

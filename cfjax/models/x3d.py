@@ -90,7 +90,8 @@ class X3D(nn.Module):
 
     ``__call__(x [B, T, H, W, 3], train, mask [B, T] | None) -> logits [B, num_classes]``.
     With ``return_features=True`` also returns a dict of stage outputs
-    (``stem``, ``res2`` .. ``res5``, ``head``; ``[B, T, H', W', C]`` each).
+    (``stem``, ``res2`` .. ``res5`` as ``[B, T, H', W', C]``; ``head`` as
+    ``[B, head_width]``, the pooled features before dropout).
     No layer strides in time, so the mask keeps its length throughout.
     """
 

@@ -162,7 +162,7 @@ def upsample_linear(y, length: int):
     if int(length) < 1:
         raise ValueError(f"length: expected a positive int, got {length}")
     old = y.shape[1]
-    dtype = jnp.promote_types(y.dtype, jnp.float32) if jnp.issubdtype(y.dtype, jnp.floating) else jnp.float32
+    dtype = jnp.promote_types(y.dtype, jnp.float32)
     step = (old - 1) / max(int(length) - 1, 1)
     pos = jnp.arange(int(length), dtype=dtype) * jnp.asarray(step, dtype)
     return interpolate_time(y, jnp.broadcast_to(pos, (y.shape[0], int(length))))
