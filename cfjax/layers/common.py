@@ -1,4 +1,4 @@
-"""Building blocks shared by the backbones: conv-BN-act, masked BatchNorm, squeeze-excite.
+"""Building blocks shared by the backbones: conv-BN-act, masked BatchNorm, squeeze-excite, Swish.
 
 Inputs are channels-last video ``[B, T, H, W, C]`` with an optional time mask
 ``[B, T]`` (valid steps first). With a mask, BatchNorm statistics and pooling
@@ -17,7 +17,10 @@ import jax.numpy as jnp
 
 from cfjax import ops
 
-__all__ = ["ConvBN", "MaskedBatchNorm", "SqueezeExcite", "same_padding"]
+__all__ = ["ConvBN", "MaskedBatchNorm", "SqueezeExcite", "same_padding", "swish"]
+
+# Swish (x * sigmoid(x)) is jax.nn.swish; re-exported so every layer is found here.
+swish = jax.nn.swish
 
 # PyTorch BatchNorm defaults (momentum 0.1 on the new value, eps 1e-5).
 BN_MOMENTUM = 0.9
@@ -59,8 +62,9 @@ class MaskedBatchNorm(nn.Module):
 class ConvBN(nn.Module):
     """3D convolution (no bias, symmetric padding) -> masked BatchNorm -> optional activation.
 
-    ``__call__(x [B, T, H, W, Cin], train, mask) -> [B, T', H', W', features]``.
-    Temporal stride must be 1 when a mask is given (the mask keeps its length).
+    ``__call__(x [B, T, H, W, Cin], train, mask [B, T] | None) -> [B, T', H', W', features]``
+    with ``T' = ceil(T / strides[0])``; with a mask, the output is zero at the
+    padded steps of ``ops.downsample_mask(mask, strides[0])``.
     """
 
     features: int
@@ -72,8 +76,8 @@ class ConvBN(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool, mask=None):
-        if mask is not None and self.strides[0] != 1:
-            raise ValueError(f"strides: a masked input needs temporal stride 1, got {self.strides}")
+        if mask is not None and self.kernel[0] % 2 == 0:
+            raise ValueError(f"kernel: a masked input needs an odd temporal kernel, got {self.kernel}")
         x = nn.Conv(
             self.features,
             self.kernel,
@@ -85,9 +89,13 @@ class ConvBN(nn.Module):
             kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
             name="conv",
         )(x)
+        if mask is not None:
+            mask = ops.downsample_mask(mask, self.strides[0])
         x = MaskedBatchNorm(dtype=self.dtype, name="norm")(x, train, mask)
         if self.activation is not None:
             x = self.activation(x)
+            if mask is not None:
+                x = ops.zero_padded(x, mask)
         return x
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from cfjax import ops
 from cfjax.layers import ConvBN, MaskedBatchNorm, SqueezeExcite
+from cfjax.models.backbone import SGSConfig, Stage, pool_time_space, run_backbone
 
 __all__ = ["X3D", "X3DBlock", "X3D_PRESETS", "round_width"]
 
@@ -64,7 +64,8 @@ class X3DBlock(nn.Module):
     dtype: Any = None
 
     @nn.compact
-    def __call__(self, x, train: bool, mask=None):
+    def __call__(self, x, train: bool, mask=None, activate: bool = True):
+        """``activate=False`` returns the residual sum before the final ReLU."""
         spatial = (1, self.stride, self.stride)
         shortcut = x
         if x.shape[-1] != self.features or self.stride != 1:
@@ -81,18 +82,21 @@ class X3DBlock(nn.Module):
             y = SqueezeExcite(self.se_hidden, dtype=self.dtype, name="se")(y, mask)
         y = jax.nn.swish(y)
         y = ConvBN(self.features, activation=None, dtype=self.dtype, name="c")(y, train, mask)
-        y = jax.nn.relu(y + shortcut)
+        y = y + shortcut
+        if activate:
+            y = jax.nn.relu(y)
         return y if mask is None else ops.zero_padded(y, mask)
 
 
 class X3D(nn.Module):
-    """X3D classifier.
+    """X3D classifier, optionally with SGS (ATFR).
 
     ``__call__(x [B, T, H, W, 3], train, mask [B, T] | None) -> logits [B, num_classes]``.
-    With ``return_features=True`` also returns a dict of stage outputs
-    (``stem``, ``res2`` .. ``res5`` as ``[B, T, H', W', C]``; ``head`` as
-    ``[B, head_width]``, the pooled features before dropout).
-    No layer strides in time, so the mask keeps its length throughout.
+    With ``return_features=True`` also returns the features dict of
+    :func:`~cfjax.models.backbone.run_backbone` (``stem``, ``res2`` .. ``res5``,
+    ``head`` = pooled features before dropout, masks, ``active_bins`` with SGS).
+    No layer strides in time, so a mask keeps its length throughout.
+    ``sgs``: ``None`` or an :class:`~cfjax.models.backbone.SGSConfig` (or a dict of its fields).
     """
 
     num_classes: int = 400
@@ -104,6 +108,7 @@ class X3D(nn.Module):
     base_depths: tuple[int, ...] = (1, 2, 5, 3)
     head_width: int = 2048
     dropout_rate: float = 0.5
+    sgs: Any = None
     dtype: Any = None
 
     @classmethod
@@ -116,34 +121,46 @@ class X3D(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False, mask=None, return_features: bool = False):
-        if x.ndim != 5:
-            raise ValueError(f"x: expected video [B, T, H, W, C], got shape {x.shape}")
-        if mask is not None:
-            x = ops.zero_padded(x, mask)  # also checks the mask against x
-        features = {}
-        stem = round_width(self.stem_width, self.width_factor)
-        x = nn.Conv(stem, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (1, 1)), use_bias=False,
-                    dtype=self.dtype, name="stem_xy")(x)
-        x = ConvBN(stem, (5, 1, 1), groups=stem, dtype=self.dtype, name="stem_t")(x, train, mask)
-        features["stem"] = x
+        stem_width = round_width(self.stem_width, self.width_factor)
+
+        def stem(x, mask):
+            x = nn.Conv(stem_width, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (1, 1)),
+                        use_bias=False, dtype=self.dtype, name="stem_xy")(x)
+            x = ConvBN(stem_width, (5, 1, 1), groups=stem_width, dtype=self.dtype, name="stem_t")(x, train, mask)
+            return x, mask
+
+        def block(name, **kw):
+            def run(x, mask, activate):
+                return X3DBlock(dtype=self.dtype, name=name, **kw)(x, train, mask, activate), mask
+
+            return run
+
+        stages = []
         for stage, base in enumerate(self.base_depths):
             width = round_width(self.stem_width * 2**stage, self.width_factor)
             inner = int(self.bottleneck_factor * width)
             se_hidden = round_width(inner, self.se_ratio)
-            for i in range(_repeats(base, self.depth_factor)):
-                x = X3DBlock(
-                    width,
-                    inner,
+            blocks = tuple(
+                block(
+                    f"res{stage + 2}_{i}",
+                    features=width,
+                    inner=inner,
                     stride=2 if i == 0 else 1,
                     se_hidden=se_hidden if i % 2 == 0 else None,
-                    dtype=self.dtype,
-                    name=f"res{stage + 2}_{i}",
-                )(x, train, mask)
-            features[f"res{stage + 2}"] = x
-        x = ConvBN(int(self.bottleneck_factor * x.shape[-1]), dtype=self.dtype, name="head_conv")(x, train, mask)
-        pooled = jnp.mean(x, axis=(1, 2, 3)) if mask is None else ops.masked_mean(x, mask, axis=(1, 2, 3))
-        pooled = jax.nn.relu(nn.Dense(self.head_width, use_bias=False, dtype=self.dtype, name="head_proj")(pooled))
-        features["head"] = pooled
-        pooled = nn.Dropout(self.dropout_rate, deterministic=not train)(pooled)
-        logits = nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(pooled)
+                )
+                for i in range(_repeats(base, self.depth_factor))
+            )
+            stages.append(Stage(f"res{stage + 2}", blocks))
+
+        def head(x, mask):
+            x = ConvBN(int(self.bottleneck_factor * x.shape[-1]), dtype=self.dtype, name="head_conv")(x, train, mask)
+            pooled = jax.nn.relu(
+                nn.Dense(self.head_width, use_bias=False, dtype=self.dtype, name="head_proj")(pool_time_space(x, mask))
+            )
+            dropped = nn.Dropout(self.dropout_rate, deterministic=not train, name="head_dropout")(pooled)
+            return nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(dropped), pooled
+
+        logits, features = run_backbone(
+            self, x, mask, train, stem=stem, stages=stages, head=head, sgs=SGSConfig.make(self.sgs), dtype=self.dtype
+        )
         return (logits, features) if return_features else logits

@@ -11,11 +11,12 @@ from cfjax.ops.grid_pool import (
     sampling_grid,
     upsample_linear,
 )
-from cfjax.ops.masking import expand_mask, lengths_to_mask, masked_mean, masked_variance, zero_padded
+from cfjax.ops.masking import downsample_mask, expand_mask, lengths_to_mask, masked_mean, masked_variance, zero_padded
 from cfjax.ops.sgs import (
     active_bin_count,
     apply_in_length_bucket,
     bucket_index,
+    check_buckets,
     length_buckets,
     similarity_distance,
     similarity_guided_sampling,
@@ -26,7 +27,9 @@ __all__ = [
     "aligned_aggregate",
     "apply_in_length_bucket",
     "bucket_index",
+    "check_buckets",
     "clip_gates",
+    "downsample_mask",
     "expand_mask",
     "gated_clip_fusion",
     "gaussian_alignment",

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from cfjax.ops._checks import check_mask
 
 __all__ = [
+    "downsample_mask",
     "expand_mask",
     "lengths_to_mask",
     "masked_mean",
@@ -47,6 +48,21 @@ def expand_mask(mask, x):
     """
     check_mask(mask, x)
     return mask.reshape(mask.shape + (1,) * (x.ndim - 2))
+
+
+def downsample_mask(mask, stride: int):
+    """Mask after a temporal stride: ``[B, T] -> [B, ceil(T / stride)]``.
+
+    For a convolution or pooling with symmetric ``k // 2`` padding and odd
+    kernel ``k``, output step ``t`` is centred on input step ``stride * t``; it
+    is valid iff that step is. A clip of length ``n`` alone gives
+    ``ceil(n / stride)`` outputs, which is exactly the count kept here.
+    """
+    if jnp.ndim(mask) != 2 or jnp.result_type(mask) != jnp.bool_:
+        raise ValueError(f"mask: expected bool [B, T], got {jnp.result_type(mask)} {jnp.shape(mask)}")
+    if int(stride) < 1:
+        raise ValueError(f"stride: expected a positive int, got {stride}")
+    return mask[:, :: int(stride)]
 
 
 def zero_padded(x, mask):

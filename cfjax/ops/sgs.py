@@ -25,6 +25,7 @@ __all__ = [
     "active_bin_count",
     "apply_in_length_bucket",
     "bucket_index",
+    "check_buckets",
     "length_buckets",
     "similarity_distance",
     "similarity_guided_sampling",
@@ -156,7 +157,8 @@ def length_buckets(length: int, num_buckets: int = 4) -> tuple[int, ...]:
     return tuple(sorted({-(-length * i // num_buckets) for i in range(1, num_buckets + 1)}))
 
 
-def _check_buckets(buckets: Sequence[int], length: int) -> tuple[int, ...]:
+def check_buckets(buckets: Sequence[int], length: int) -> tuple[int, ...]:
+    """Validates static bucket lengths: strictly increasing, positive, the last equal to ``length``."""
     buckets = tuple(int(b) for b in buckets)
     if not buckets or list(buckets) != sorted(set(buckets)) or buckets[0] < 1 or buckets[-1] != length:
         raise ValueError(
@@ -198,7 +200,7 @@ def apply_in_length_bucket(fn: Callable, x, mask, buckets: Sequence[int]):
       buckets: static increasing lengths ending at ``T`` (:func:`length_buckets`).
     """
     length = mask.shape[1]
-    buckets = _check_buckets(buckets, length)
+    buckets = check_buckets(buckets, length)
     for leaf in jax.tree_util.tree_leaves(x):
         check_mask(mask, leaf)
 

@@ -8,27 +8,12 @@ from absl.testing import absltest, parameterized
 
 from cfjax import ops
 from cfjax.models import X3D
+from tests.models.util import count_params as _count
+from tests.models.util import perturbed_f64 as _perturbed_f64
+from tests.models.util import video as _video
 
 # A tiny X3D: widths 8/16/24/48, (1, 2, 5, 3) blocks, small head.
 TINY = dict(num_classes=5, width_factor=0.5, depth_factor=1.0, head_width=16, dropout_rate=0.5)
-
-
-def _count(tree):
-    return sum(x.size for x in jax.tree_util.tree_leaves(tree))
-
-
-def _video(seed, shape):
-    return jax.random.normal(jax.random.key(seed), shape, jnp.float64)
-
-
-def _perturbed_f64(variables, seed):
-    """float64 copy with every parameter nudged off its initial value (no zero biases at ReLU kinks)."""
-    params = variables["params"]
-    leaves, tree = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    noisy = [a.astype(jnp.float64) + 0.1 * jax.random.normal(k, a.shape, jnp.float64) for a, k in zip(leaves, keys)]
-    stats = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), variables["batch_stats"])
-    return {"params": jax.tree_util.tree_unflatten(tree, noisy), "batch_stats": stats}
 
 
 class X3DSizeTest(parameterized.TestCase):
