@@ -1,9 +1,14 @@
 """Speed benchmarks that print a table.
 
     python -m experiments.benchmark --what ops [--repeats 10] [--size small|paper]
+    python -m experiments.benchmark --what models [--models x3d_s,resnet50] [--atfr x3d_s] [--input small]
 
 ``--what ops`` times the pure ops at Coarse-Fine / SGS shapes and shows that,
 with length buckets, the work after SGS falls with the number of active bins.
+``--what models`` prints, per zoo model at its reference input (one clip):
+parameters, GFLOPs (multiply-adds, ``cfjax.analysis``), and forward (eval) and
+forward+backward (train) time; then, for the ATFR models, the forward time of the
+real bucketed model with SGS forced to ``B'`` active bins, for a few ``B'``.
 Times are medians of ``--repeats`` runs after one warm-up (compilation excluded),
 on whatever device jax picks. Compare ratios within one run only.
 """
@@ -14,10 +19,14 @@ import argparse
 import statistics
 import time
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from cfjax import ops
+from cfjax.analysis import count_flops
+from cfjax.layers import SimilarityGuidedSampling
+from cfjax.models import SGSConfig, build, known_models, reference_input
 
 SIZES = {
     # batch, frames, height, width, channels
@@ -84,18 +93,103 @@ def bench_ops(size: str, repeats: int) -> list[tuple[str, str, float, str]]:
     return rows
 
 
+def _forced_bins(active: int):
+    """A flax interceptor that makes every SGS layer report ``active`` active bins (timing only)."""
+
+    def interceptor(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if not isinstance(context.module, SimilarityGuidedSampling) or context.method_name != "__call__":
+            return out
+        x, mask, _ = out
+        batch, bins = mask.shape
+        forced = ops.lengths_to_mask(jnp.full((batch,), active), bins)
+        return ops.zero_padded(x, forced), forced, jnp.full((batch,), active, jnp.int32)
+
+    return interceptor
+
+
+def _model_input(name: str, size: str) -> tuple[int, int, int, int, int]:
+    frames, crop = reference_input(name) if size == "reference" else (8, 64)
+    return (1, frames, crop, crop, 3)
+
+
+def bench_models(names, atfr_names, size: str, repeats: int):
+    rows = []
+    for name in names:
+        model = build({"name": name})
+        shape = _model_input(name, size)
+        x = jax.random.normal(jax.random.key(0), shape)
+        variables = jax.jit(model.init)(jax.random.key(1), x)
+        params = sum(a.size for a in jax.tree_util.tree_leaves(variables["params"]))
+        gflops = count_flops(model, variables, shape).total / 1e9
+        forward = jax.jit(lambda v, x, model=model: model.apply(v, x))
+
+        def loss(params, v, x, model=model):
+            logits, _ = model.apply({**v, "params": params}, x, train=True, mutable=["batch_stats"],
+                                    rngs={"dropout": jax.random.key(2)})
+            return jnp.sum(jax.nn.log_softmax(logits)[:, 0])
+
+        backward = jax.jit(jax.grad(loss))
+        rows.append((
+            name, f"{shape[1]}x{shape[2]}", f"{params / 1e6:.2f}", f"{gflops:.3f}",
+            f"{_time(forward, variables, x, repeats=repeats) * 1e3:.1f}",
+            f"{_time(backward, variables['params'], variables, x, repeats=repeats) * 1e3:.1f}",
+        ))
+    tables = [(("model", "input", "Mparams", "GFLOPs", "fwd ms", "fwd+bwd ms"), rows)]
+
+    atfr_rows = []
+    for name in atfr_names:
+        model = build({"name": name, "sgs": SGSConfig()})
+        shape = _model_input(name, size)
+        x = jax.random.normal(jax.random.key(0), shape)
+        variables = jax.jit(model.init)(jax.random.key(1), x)
+        _, feats = jax.jit(lambda v, x, model=model: model.apply(v, x, return_features=True))(variables, x)
+        bins = feats[f"{model.sgs.stage}_mask"].shape[1]
+        times = {}
+        for active in model.sgs.bucket_lengths(bins):
+            def forward(v, x, model=model, active=active):
+                with nn.intercept_methods(_forced_bins(active)):
+                    return model.apply(v, x)
+
+            times[active] = _time(jax.jit(forward), variables, x, repeats=repeats)
+        for active, seconds in times.items():
+            atfr_rows.append((f"{name}+SGS", f"{shape[1]}x{shape[2]}", f"{active} of {bins}",
+                              f"{seconds * 1e3:.1f}", f"{seconds / times[bins]:.2f}"))
+    if atfr_rows:
+        tables.append((("ATFR model", "input", "B'", "fwd ms", "x B'=all"), atfr_rows))
+    return tables
+
+
+def _print_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print("  ".join(f"{h:<{w}}" for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(f"{c:<{w}}" for c, w in zip(row, widths)))
+    print()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--what", choices=["ops"], default="ops", help="which benchmark table to print")
-    parser.add_argument("--size", choices=sorted(SIZES), default="small", help="input size preset")
+    parser.add_argument("--what", choices=["ops", "models"], default="ops", help="which benchmark table to print")
+    parser.add_argument("--size", choices=sorted(SIZES), default="small", help="ops: input size preset")
+    parser.add_argument("--models", default=None, help="models: comma-separated zoo names (default: all)")
+    parser.add_argument("--atfr", default="x3d_s,sgs_resnet18", help="models: comma-separated names timed with SGS")
+    parser.add_argument("--input", choices=["reference", "small"], default="reference",
+                        help="models: the paper's input (T x crop) or a quick 8 x 64")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per row (median reported)")
     args = parser.parse_args(argv)
-    rows = bench_ops(args.size, args.repeats)
     print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}, jax {jax.__version__}")
-    widths = [max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)]
-    print(f"{'op':<{widths[0]}}  {'shape':<{widths[1]}}  {'ms':>9}  note")
-    for name, shape, seconds, note in rows:
-        print(f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {seconds * 1e3:9.2f}  {note}")
+    if args.what == "ops":
+        rows = bench_ops(args.size, args.repeats)
+        _print_table(("op", "shape", "ms", "note"), [(n, s, f"{t * 1e3:.2f}", note) for n, s, t, note in rows])
+        return
+    names = args.models.split(",") if args.models else [n for n in known_models()]
+    atfr = [n for n in args.atfr.split(",") if n]
+    for name in names + atfr:
+        if name not in known_models():
+            parser.error(f"--models/--atfr: unknown model {name!r}; known models: {', '.join(known_models())}")
+    for header, rows in bench_models(names, atfr, args.input, args.repeats):
+        _print_table(header, rows)
 
 
 if __name__ == "__main__":

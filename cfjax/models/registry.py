@@ -1,0 +1,81 @@
+"""``build(config.model)``: every zoo model by name from a ConfigDict or dict.
+
+    model = build({"name": "x3d_s", "num_classes": 200, "sgs": {"stage": "res2"}})
+
+The config holds ``name`` and any field of the model class (``num_classes``,
+``sgs``, ``dtype`` as a string such as ``"bfloat16"``, ...). Other models add
+themselves with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from cfjax.models.backbone import SGSConfig
+from cfjax.models.resnet3d import RESNET3D_PRESETS, ResNet3D
+from cfjax.models.x3d import X3D_PRESETS, X3D
+
+__all__ = ["build", "known_models", "reference_input", "register"]
+
+_REGISTRY: dict[str, tuple[type[nn.Module], Callable[..., nn.Module]]] = {}
+_REFERENCE_INPUTS: dict[str, tuple[int, int]] = {}
+
+
+def register(
+    name: str,
+    cls: type[nn.Module],
+    factory: Callable[..., nn.Module] | None = None,
+    reference_input: tuple[int, int] | None = None,
+) -> None:
+    """Makes ``build({"name": name, **fields})`` call ``factory(**fields)`` (default ``cls``).
+
+    ``reference_input``: the paper's ``(frames, crop)`` for this model, if any.
+    """
+    if name in _REGISTRY:
+        raise ValueError(f"model name {name!r} is already registered")
+    _REGISTRY[name] = (cls, factory or cls)
+    if reference_input is not None:
+        _REFERENCE_INPUTS[name] = tuple(reference_input)
+
+
+def known_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def reference_input(name: str) -> tuple[int, int]:
+    """The ``(frames, crop)`` that a model's published FLOPs refer to."""
+    if name not in _REFERENCE_INPUTS:
+        raise ValueError(f"model.name: no reference input for {name!r}; known: {sorted(_REFERENCE_INPUTS)}")
+    return _REFERENCE_INPUTS[name]
+
+
+def build(config) -> nn.Module:
+    """Builds the model named ``config["name"]`` with the other keys as its fields."""
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    if not isinstance(config, Mapping):
+        raise TypeError(f"model config: expected a mapping with a 'name', got {type(config).__name__}")
+    fields = dict(config)
+    name = fields.pop("name", None)
+    if name not in _REGISTRY:
+        raise ValueError(f"model.name: unknown model {name!r}; known models: {', '.join(known_models())}")
+    cls, factory = _REGISTRY[name]
+    allowed = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise ValueError(f"model: {name} has no field(s) {unknown}; its fields are {sorted(allowed)}")
+    if "sgs" in fields:
+        fields["sgs"] = SGSConfig.make(fields["sgs"])
+    if isinstance(fields.get("dtype"), str):
+        fields["dtype"] = jnp.dtype(fields["dtype"])
+    return factory(**fields)
+
+
+for _name, _p in X3D_PRESETS.items():
+    register(f"x3d_{_name}", X3D, lambda _n=_name, **kw: X3D.preset(_n, **kw), (_p.frames, _p.crop))
+for _name, _p in RESNET3D_PRESETS.items():
+    register(_name, ResNet3D, lambda _n=_name, **kw: ResNet3D.preset(_n, **kw), (_p["frames"], _p["crop"]))
