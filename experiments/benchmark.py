@@ -119,9 +119,13 @@ def bench_models(names, atfr_names, size: str, repeats: int):
         model = build({"name": name})
         shape = _model_input(name, size)
         x = jax.random.normal(jax.random.key(0), shape)
+        abstract = jax.eval_shape(model.init, jax.random.key(1), x)
+        params = sum(a.size for a in jax.tree_util.tree_leaves(abstract["params"]))
+        gflops = count_flops(model, abstract, shape).total / 1e9
+        if repeats == 0:  # sizes only
+            rows.append((name, f"{shape[1]}x{shape[2]}", f"{params / 1e6:.2f}", f"{gflops:.3f}", "-", "-"))
+            continue
         variables = jax.jit(model.init)(jax.random.key(1), x)
-        params = sum(a.size for a in jax.tree_util.tree_leaves(variables["params"]))
-        gflops = count_flops(model, variables, shape).total / 1e9
         forward = jax.jit(lambda v, x, model=model: model.apply(v, x))
 
         def loss(params, v, x, model=model):
@@ -138,7 +142,7 @@ def bench_models(names, atfr_names, size: str, repeats: int):
     tables = [(("model", "input", "Mparams", "GFLOPs", "fwd ms", "fwd+bwd ms"), rows)]
 
     atfr_rows = []
-    for name in atfr_names:
+    for name in atfr_names if repeats > 0 else []:
         model = build({"name": name, "sgs": SGSConfig()})
         shape = _model_input(name, size)
         x = jax.random.normal(jax.random.key(0), shape)
@@ -176,14 +180,14 @@ def main(argv=None) -> None:
     parser.add_argument("--atfr", default="x3d_s,sgs_resnet18", help="models: comma-separated names timed with SGS")
     parser.add_argument("--input", choices=["reference", "small"], default="reference",
                         help="models: the paper's input (T x crop) or a quick 8 x 64")
-    parser.add_argument("--repeats", type=int, default=10, help="timed calls per row (median reported)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per row (median reported); 0: models without timing")
     args = parser.parse_args(argv)
     print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}, jax {jax.__version__}")
     if args.what == "ops":
         rows = bench_ops(args.size, args.repeats)
         _print_table(("op", "shape", "ms", "note"), [(n, s, f"{t * 1e3:.2f}", note) for n, s, t, note in rows])
         return
-    names = args.models.split(",") if args.models else [n for n in known_models()]
+    names = args.models.split(",") if args.models else known_models()
     atfr = [n for n in args.atfr.split(",") if n]
     for name in names + atfr:
         if name not in known_models():

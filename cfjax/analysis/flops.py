@@ -92,7 +92,7 @@ def jaxpr_flops(jaxpr, scope: str = "", cond_branch: dict | None = None) -> dict
                 counts[k] += v
         else:
             repeat = eqn.params.get("length", 1) if prim == "scan" else 1
-            for key, value in eqn.params.items():
+            for value in eqn.params.values():
                 for sub in _sub_jaxprs(value):
                     for k, v in jaxpr_flops(sub, name, cond_branch).items():
                         counts[k] += repeat * v

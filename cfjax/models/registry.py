@@ -43,6 +43,7 @@ def register(
 
 
 def known_models() -> list[str]:
+    """The names ``build`` accepts, sorted."""
     return sorted(_REGISTRY)
 
 

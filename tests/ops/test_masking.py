@@ -67,6 +67,15 @@ class MaskingTest(chex.TestCase):
         np.testing.assert_array_equal(g[0, 3:], 0.0)
         np.testing.assert_array_equal(g[1], 0.0)
 
+    @given(LENGTHS, st.integers(1, 3))
+    def test_downsample_mask_counts_match_strided_length(self, lengths, stride):
+        # a clip of n valid steps has ceil(n / stride) outputs after a stride, valid first
+        mask = ops.downsample_mask(ops.lengths_to_mask(jnp.asarray(lengths), 7), stride)
+        expected = ops.lengths_to_mask(-(-jnp.asarray(lengths) // stride), -(-7 // stride))
+        np.testing.assert_array_equal(mask, expected)
+        with self.assertRaisesRegex(ValueError, r"mask: expected bool \[B, T\]"):
+            ops.downsample_mask(jnp.ones((2, 3)), stride)
+
     def test_rejects_bad_input(self):
         with self.assertRaisesRegex(TypeError, "mask: expected bool"):
             ops.masked_mean(jnp.ones((1, 3)), jnp.ones((1, 3)))
