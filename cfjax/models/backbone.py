@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from cfjax import ops
 from cfjax.layers import SimilarityGuidedSampling
 
-__all__ = ["SGSConfig", "Stage", "run_backbone", "pool_time_space"]
+__all__ = ["SGSConfig", "Stage", "pool_time_space", "run_backbone", "run_stages"]
 
 # A block: (x [B, T, H, W, C], mask [B, T] | None, activate) -> (x', mask').
 # ``activate=False`` leaves out the block's final ReLU (SGS goes there).
@@ -95,7 +95,8 @@ def pool_time_space(x, mask):
     return ops.masked_mean(x, mask, axis=(1, 2, 3))
 
 
-def _run_stages(stages, x, mask, features, sgs_stage: str | None = None):
+def run_stages(stages, x, mask, features: dict, sgs_stage: str | None = None):
+    """Runs ``stages`` in order, storing each output (and mask) in ``features``; returns ``(x, mask)``."""
     for stage in stages:
         for i, block in enumerate(stage.blocks):
             activate = not (stage.name == sgs_stage and i == len(stage.blocks) - 1)
@@ -148,7 +149,7 @@ def run_backbone(
     if mask is not None:
         features["stem_mask"] = mask
     if sgs is None:
-        x, mask = _run_stages(stages, x, mask, features)
+        x, mask = run_stages(stages, x, mask, features)
         logits, features["head"] = head(x, mask)
         return logits, features
 
@@ -156,7 +157,7 @@ def run_backbone(
     if sgs.stage not in names:
         raise ValueError(f"sgs.stage: expected one of {names}, got {sgs.stage!r}")
     split = names.index(sgs.stage) + 1
-    x, mask = _run_stages(stages[:split], x, mask, features, sgs_stage=sgs.stage)
+    x, mask = run_stages(stages[:split], x, mask, features, sgs_stage=sgs.stage)
     x, mask, active = SimilarityGuidedSampling(
         sgs.num_bins, sgs.kernel, sgs.measure, sgs.embed_dim, dtype=dtype, name="sgs"
     )(x, train, mask)
@@ -177,7 +178,7 @@ def run_backbone(
         def run(mdl, x, mask):
             del mdl  # the blocks attach to the lifted module through flax's context
             tail = {}
-            y, m = _run_stages(stages[split:], x[:, :cut], mask[:, :cut], tail)
+            y, m = run_stages(stages[split:], x[:, :cut], mask[:, :cut], tail)
             logits, pooled = head(y, m)
             tail = {k: _pad_time(v, full_lengths[k.removesuffix("_mask")]) for k, v in tail.items()}
             return logits, pooled, tail

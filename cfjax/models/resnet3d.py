@@ -126,7 +126,8 @@ class ResNet3D(nn.Module):
     :func:`~cfjax.models.backbone.run_backbone`). Stage ``i`` (res2..res5) has
     ``depths[i]`` blocks of output width ``widths[i]`` (bottleneck inner width
     ``inner_widths[i]``); its first block strides ``temporal_strides[i]`` in time
-    and 2 in space (1 in res2).
+    and 2 in space (1 in res2). ``num_classes=0`` makes a feature extractor
+    (no dropout or classifier; the "logits" are the pooled res5 features).
     """
 
     num_classes: int = 400
@@ -209,6 +210,8 @@ class ResNet3D(nn.Module):
 
         def head(x, mask):
             pooled = pool_time_space(x, mask)
+            if not self.num_classes:
+                return pooled, pooled
             dropped = nn.Dropout(self.dropout_rate, deterministic=not train, name="head_dropout")(pooled)
             return nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(dropped), pooled
 

@@ -20,7 +20,7 @@ from cfjax import ops
 from cfjax.layers import ConvBN, MaskedBatchNorm, SqueezeExcite
 from cfjax.models.backbone import SGSConfig, Stage, pool_time_space, run_backbone
 
-__all__ = ["X3D", "X3DBlock", "X3D_PRESETS", "round_width"]
+__all__ = ["X3D", "X3DBlock", "X3D_PRESETS", "round_width", "x3d_trunk", "x3d_widths"]
 
 
 def round_width(width: float, multiplier: float, minimum: int = 8, divisor: int = 8) -> int:
@@ -97,6 +97,8 @@ class X3D(nn.Module):
     ``head`` = pooled features before dropout, masks, ``active_bins`` with SGS).
     No layer strides in time, so a mask keeps its length throughout.
     ``sgs``: ``None`` or an :class:`~cfjax.models.backbone.SGSConfig` (or a dict of its fields).
+    ``num_classes=0`` makes a feature extractor: no dropout or classifier, and
+    the "logits" are the pooled ``head_width`` features.
     """
 
     num_classes: int = 400
@@ -121,42 +123,15 @@ class X3D(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False, mask=None, return_features: bool = False):
-        stem_width = round_width(self.stem_width, self.width_factor)
-
-        def stem(x, mask):
-            x = nn.Conv(stem_width, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (1, 1)),
-                        use_bias=False, dtype=self.dtype, name="stem_xy")(x)
-            x = ConvBN(stem_width, (5, 1, 1), groups=stem_width, dtype=self.dtype, name="stem_t")(x, train, mask)
-            return x, mask
-
-        def block(name, **kw):
-            def run(x, mask, activate):
-                return X3DBlock(dtype=self.dtype, name=name, **kw)(x, train, mask, activate), mask
-
-            return run
-
-        stages = []
-        for stage, base in enumerate(self.base_depths):
-            width = round_width(self.stem_width * 2**stage, self.width_factor)
-            inner = int(self.bottleneck_factor * width)
-            se_hidden = round_width(inner, self.se_ratio)
-            blocks = tuple(
-                block(
-                    f"res{stage + 2}_{i}",
-                    features=width,
-                    inner=inner,
-                    stride=2 if i == 0 else 1,
-                    se_hidden=se_hidden if i % 2 == 0 else None,
-                )
-                for i in range(_repeats(base, self.depth_factor))
-            )
-            stages.append(Stage(f"res{stage + 2}", blocks))
+        stem, stages, conv5 = x3d_trunk(self, train)
 
         def head(x, mask):
-            x = ConvBN(int(self.bottleneck_factor * x.shape[-1]), dtype=self.dtype, name="head_conv")(x, train, mask)
+            x = conv5(x, mask)
             pooled = jax.nn.relu(
                 nn.Dense(self.head_width, use_bias=False, dtype=self.dtype, name="head_proj")(pool_time_space(x, mask))
             )
+            if not self.num_classes:
+                return pooled, pooled
             dropped = nn.Dropout(self.dropout_rate, deterministic=not train, name="head_dropout")(pooled)
             return nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(dropped), pooled
 
@@ -164,3 +139,64 @@ class X3D(nn.Module):
             self, x, mask, train, stem=stem, stages=stages, head=head, sgs=SGSConfig.make(self.sgs), dtype=self.dtype
         )
         return (logits, features) if return_features else logits
+
+
+def x3d_trunk(spec, train: bool):
+    """X3D's layers up to ``conv5``, created in the calling module's compact method.
+
+    Args:
+      spec: anything with :class:`X3D`'s size fields (``width_factor``,
+        ``depth_factor``, ``bottleneck_factor``, ``se_ratio``, ``stem_width``,
+        ``base_depths``, ``dtype``), e.g. an ``X3D``.
+      train: BatchNorm mode.
+
+    Returns:
+      ``(stem, stages, conv5)``: ``stem(x, mask) -> (x, mask)``, the four
+      :class:`~cfjax.models.backbone.Stage` ``res2`` .. ``res5``, and
+      ``conv5(x, mask) -> x`` (1x1x1 conv to ``bottleneck_factor`` x width, BN,
+      ReLU). Parameter names are X3D's (``stem_xy``, ``res2_0``, ..., ``head_conv``),
+      so X3D weights load into any module built from them.
+    """
+    dtype = spec.dtype
+    stem_width = round_width(spec.stem_width, spec.width_factor)
+
+    def stem(x, mask):
+        x = nn.Conv(stem_width, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (1, 1)),
+                    use_bias=False, dtype=dtype, name="stem_xy")(x)
+        x = ConvBN(stem_width, (5, 1, 1), groups=stem_width, dtype=dtype, name="stem_t")(x, train, mask)
+        return x, mask
+
+    def block(name, **kw):
+        def run(x, mask, activate):
+            return X3DBlock(dtype=dtype, name=name, **kw)(x, train, mask, activate), mask
+
+        return run
+
+    stages = []
+    for stage, base in enumerate(spec.base_depths):
+        width = round_width(spec.stem_width * 2**stage, spec.width_factor)
+        inner = int(spec.bottleneck_factor * width)
+        se_hidden = round_width(inner, spec.se_ratio)
+        blocks = tuple(
+            block(
+                f"res{stage + 2}_{i}",
+                features=width,
+                inner=inner,
+                stride=2 if i == 0 else 1,
+                se_hidden=se_hidden if i % 2 == 0 else None,
+            )
+            for i in range(_repeats(base, spec.depth_factor))
+        )
+        stages.append(Stage(f"res{stage + 2}", blocks))
+
+    def conv5(x, mask):
+        width = int(spec.bottleneck_factor * x.shape[-1])
+        return ConvBN(width, dtype=dtype, name="head_conv")(x, train, mask)
+
+    return stem, stages, conv5
+
+
+def x3d_widths(spec) -> tuple[int, ...]:
+    """Output widths of ``res2`` .. ``res5`` and ``conv5`` (24, 48, 96, 192, 432 for X3D-S/M)."""
+    widths = [round_width(spec.stem_width * 2**s, spec.width_factor) for s in range(len(spec.base_depths))]
+    return (*widths, int(spec.bottleneck_factor * widths[-1]))
