@@ -2,6 +2,7 @@
 
     python -m experiments.benchmark --what ops [--repeats 10] [--size small|paper]
     python -m experiments.benchmark --what models [--models x3d_s,resnet50] [--atfr x3d_s] [--input small]
+    python -m experiments.benchmark --what methods
 
 ``--what ops`` times the pure ops at Coarse-Fine / SGS shapes and shows that,
 with length buckets, the work after SGS falls with the number of active bins.
@@ -9,6 +10,10 @@ with length buckets, the work after SGS falls with the number of active bins.
 parameters, GFLOPs (multiply-adds, ``cfjax.analysis``), and forward (eval) and
 forward+backward (train) time; then, for the ATFR models, the forward time of the
 real bucketed model with SGS forced to ``B'`` active bins, for a few ``B'``.
+``--what methods`` prints parameters and FLOPs (no timing) of the GCF-Net head
+in the paper's setting (2048-d descriptors of 10 clips, 600 classes) and of the
+Coarse-Fine network in the Charades setting (X3D-M streams, 64-frame coarse clip,
+128-step fine view, 224 crops, 157 classes), with a per-part breakdown.
 Times are medians of ``--repeats`` runs after one warm-up (compilation excluded),
 on whatever device jax picks. Compare ratios within one run only.
 """
@@ -26,7 +31,7 @@ import jax.numpy as jnp
 from cfjax import ops
 from cfjax.analysis import count_flops
 from cfjax.layers import SimilarityGuidedSampling
-from cfjax.models import SGSConfig, build, known_models, reference_input
+from cfjax.models import CoarseFineNetwork, SGSConfig, build, known_models, reference_input
 
 SIZES = {
     # batch, frames, height, width, channels
@@ -164,6 +169,40 @@ def bench_models(names, atfr_names, size: str, repeats: int):
     return tables
 
 
+def _params(model, *inputs) -> int:
+    abstract = jax.eval_shape(lambda *a: model.init(jax.random.key(0), *a), *inputs)
+    return sum(a.size for a in jax.tree_util.tree_leaves(abstract["params"]))
+
+
+def bench_methods():
+    """Parameters and FLOPs of the method heads at the papers' settings (abstract shapes only)."""
+    f32 = jnp.float32
+    rows = []
+    head = build({"name": "gcf_net", "num_classes": 600})
+    clips = jax.ShapeDtypeStruct((1, 10, 2048), f32)
+    flops = count_flops(head, None, (clips,))
+    parts = ", ".join(f"{k} {v / 1e6:.2f}" for k, v in flops.by_stage.items())
+    rows.append(("GCF-Net head (D=256, 1 fusion layer)", "10 clips x 2048-d", f"{_params(head, clips) / 1e6:.3f}",
+                 f"{flops.total / 1e6:.2f} M", parts))
+
+    model = CoarseFineNetwork(num_classes=157, fine_mode="precomputed")
+    fine_steps, crop = 128, 224
+    stream = model.fine_stream()
+    video = jax.ShapeDtypeStruct((1, fine_steps, crop, crop, 3), f32)
+    fine = jax.eval_shape(lambda v: stream.init_with_output(jax.random.key(0), v)[0], video)
+    coarse = jax.ShapeDtypeStruct((1, 64, crop, crop, 3), f32)
+    inputs = (coarse, fine, jax.ShapeDtypeStruct((1, fine_steps), jnp.bool_))
+    flops = count_flops(model, None, inputs)
+    parts = ", ".join(f"{k} {v / 1e9:.3f}" for k, v in flops.by_stage.items())
+    rows.append(("Coarse-Fine X3D-M: coarse + fusion", f"64x{crop} + fine 128 steps", f"{_params(model, *inputs) / 1e6:.3f}",
+                 f"{flops.total / 1e9:.3f} G", parts))
+    stream_flops = count_flops(stream, None, (video,))
+    rows.append(("Coarse-Fine X3D-M: fine stream (once per video)", f"{fine_steps}x{crop}",
+                 f"{_params(stream, video) / 1e6:.3f}", f"{stream_flops.total / 1e9:.3f} G",
+                 f"{stream_flops.total / fine_steps / 1e9:.3f} G per step"))
+    return [(("model", "input", "Mparams", "FLOPs", "breakdown (same unit)"), rows)]
+
+
 def _print_table(header, rows):
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print("  ".join(f"{h:<{w}}" for h, w in zip(header, widths)))
@@ -174,9 +213,9 @@ def _print_table(header, rows):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--what", choices=["ops", "models"], default="ops", help="which benchmark table to print")
+    parser.add_argument("--what", choices=["ops", "models", "methods"], default="ops", help="which benchmark table to print")
     parser.add_argument("--size", choices=sorted(SIZES), default="small", help="ops: input size preset")
-    parser.add_argument("--models", default=None, help="models: comma-separated zoo names (default: all)")
+    parser.add_argument("--models", default=None, help="models: comma-separated zoo names (default: all backbones)")
     parser.add_argument("--atfr", default="x3d_s,sgs_resnet18", help="models: comma-separated names timed with SGS")
     parser.add_argument("--input", choices=["reference", "small"], default="reference",
                         help="models: the paper's input (T x crop) or a quick 8 x 64")
@@ -187,7 +226,12 @@ def main(argv=None) -> None:
         rows = bench_ops(args.size, args.repeats)
         _print_table(("op", "shape", "ms", "note"), [(n, s, f"{t * 1e3:.2f}", note) for n, s, t, note in rows])
         return
-    names = args.models.split(",") if args.models else known_models()
+    if args.what == "methods":
+        for header, rows in bench_methods():
+            _print_table(header, rows)
+        return
+    backbones = [n for n in known_models() if n not in ("coarse_fine", "gcf_net")]
+    names = args.models.split(",") if args.models else backbones
     atfr = [n for n in args.atfr.split(",") if n]
     for name in names + atfr:
         if name not in known_models():

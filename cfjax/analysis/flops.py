@@ -123,30 +123,30 @@ def _ordered(counts: dict[str, int]) -> dict[str, int]:
     return {k: counts[k] for k in sorted(counts, key=lambda k: (order.index(k) if k in order else len(order), k))}
 
 
-def _abstract(variables, model, input_shape):
-    x = jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32)
-    if variables is None:
-        variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype)))
-    return variables, x
-
-
-def count_flops(model, variables, input_shape: Sequence[int], **apply_kwargs) -> FlopCount:
-    """Multiply-adds of ``model.apply(variables, x, **apply_kwargs)`` for ``x`` of ``input_shape``.
+def count_flops(model, variables, input_shape, **apply_kwargs) -> FlopCount:
+    """Multiply-adds of ``model.apply(variables, *inputs, **apply_kwargs)``.
 
     Args:
-      model: a flax module taking a video ``[B, T, H, W, C]``.
+      model: a flax module.
       variables: its variables, or ``None`` to use abstract ones (only shapes matter).
-      input_shape: ``[B, T, H, W, C]``; use ``B = 1`` for FLOPs per view.
+      input_shape: ``[B, T, H, W, C]`` of one float32 video (use ``B = 1`` for
+        FLOPs per view), or a tuple of positional inputs for models that take
+        several (pytrees of arrays or ``jax.ShapeDtypeStruct``).
       **apply_kwargs: passed to ``apply`` (e.g. ``train=False``).
 
     Returns:
       A :class:`FlopCount` (``.total``, ``.by_stage``, ``.table()``). For SGS models
       this is the dense upper bound (all bins active); see :func:`sgs_flops_per_clip`.
     """
-    if len(input_shape) != 5:
-        raise ValueError(f"input_shape: expected [B, T, H, W, C], got {tuple(input_shape)}")
-    variables, x = _abstract(variables, model, input_shape)
-    jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, **apply_kwargs))(variables, x)
+    if all(isinstance(d, (int, np.integer)) for d in input_shape):
+        if len(input_shape) != 5:
+            raise ValueError(f"input_shape: expected [B, T, H, W, C], got {tuple(input_shape)}")
+        inputs = (jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32),)
+    else:
+        inputs = tuple(input_shape)
+    if variables is None:
+        variables = jax.eval_shape(lambda *a: model.init(jax.random.key(0), *a, **apply_kwargs), *inputs)
+    jaxpr = jax.make_jaxpr(lambda v, *a: model.apply(v, *a, **apply_kwargs))(variables, *inputs)
     return FlopCount(_ordered(jaxpr_flops(jaxpr.jaxpr)))
 
 

@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from cfjax.models.backbone import SGSConfig
+from cfjax.models.coarse_fine import CoarseFineNetwork
+from cfjax.models.gcf_net import GCFNet
 from cfjax.models.resnet3d import RESNET3D_PRESETS, ResNet3D
 from cfjax.models.x3d import X3D_PRESETS, X3D
 
@@ -73,10 +75,24 @@ def build(config) -> nn.Module:
         fields["sgs"] = SGSConfig.make(fields["sgs"])
     if isinstance(fields.get("dtype"), str):
         fields["dtype"] = jnp.dtype(fields["dtype"])
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return factory(**fields)
+
+
+def _gcf_net(backbone=None, **fields) -> GCFNet:
+    """``backbone``: ``None`` (head only), a module, or a model config (built with ``num_classes=0``)."""
+    if backbone is not None and not isinstance(backbone, nn.Module):
+        if hasattr(backbone, "to_dict"):
+            backbone = backbone.to_dict()
+        if not isinstance(backbone, Mapping):
+            raise TypeError(f"backbone: expected None, a module or a model config, got {type(backbone).__name__}")
+        backbone = build({"num_classes": 0, **backbone})
+    return GCFNet(backbone=backbone, **fields)
 
 
 for _name, _p in X3D_PRESETS.items():
     register(f"x3d_{_name}", X3D, lambda _n=_name, **kw: X3D.preset(_n, **kw), (_p.frames, _p.crop))
 for _name, _p in RESNET3D_PRESETS.items():
     register(_name, ResNet3D, lambda _n=_name, **kw: ResNet3D.preset(_n, **kw), (_p["frames"], _p["crop"]))
+register("coarse_fine", CoarseFineNetwork)
+register("gcf_net", GCFNet, _gcf_net)

@@ -154,6 +154,11 @@ class ResNet3D(nn.Module):
         fields = {k: v for k, v in RESNET3D_PRESETS[name].items() if k not in ("frames", "crop")}
         return cls(**{**fields, **overrides})
 
+    @property
+    def cam_layer(self) -> str:
+        """The last block of res5, the default layer of Grad-CAM."""
+        return f"res{len(self.depths) + 1}_{self.depths[-1] - 1}"
+
     def _stem(self, train):
         dtype, width = self.dtype, self.stem_width
 

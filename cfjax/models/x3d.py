@@ -121,6 +121,11 @@ class X3D(nn.Module):
         p = X3D_PRESETS[name]
         return cls(width_factor=p.width_factor, depth_factor=p.depth_factor, **overrides)
 
+    @property
+    def cam_layer(self) -> str:
+        """The last conv features (X3D's ``conv5``), the default layer of Grad-CAM."""
+        return "head_conv"
+
     @nn.compact
     def __call__(self, x, train: bool = False, mask=None, return_features: bool = False):
         stem, stages, conv5 = x3d_trunk(self, train)

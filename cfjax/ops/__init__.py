@@ -12,6 +12,7 @@ from cfjax.ops.grid_pool import (
     upsample_linear,
 )
 from cfjax.ops.masking import downsample_mask, expand_mask, lengths_to_mask, masked_mean, masked_variance, zero_padded
+from cfjax.ops.pooling import adaptive_average_pool
 from cfjax.ops.sgs import (
     active_bin_count,
     apply_in_length_bucket,
@@ -24,6 +25,7 @@ from cfjax.ops.sgs import (
 
 __all__ = [
     "active_bin_count",
+    "adaptive_average_pool",
     "aligned_aggregate",
     "apply_in_length_bucket",
     "bucket_index",
