@@ -56,41 +56,46 @@ def grad_cam(model, variables, video, class_index, layer: str | None = None, mas
     batch = video.shape[0]
     classes = jnp.broadcast_to(jnp.asarray(class_index, jnp.int32), (batch,))
 
-    def run(delta):
-        seen = []
+    @jax.jit
+    def compute(variables, video, mask, classes):
+        def run(delta):
+            seen = []
 
-        def interceptor(next_fun, args, kwargs, context):
-            out = next_fun(*args, **kwargs)
-            if context.method_name == "__call__" and context.module.path == (layer,):
-                out = out if delta is None else out + delta
-                seen.append(out)
-            return out
+            def interceptor(next_fun, args, kwargs, context):
+                out = next_fun(*args, **kwargs)
+                if context.method_name == "__call__" and context.module.path == (layer,):
+                    out = out if delta is None else out + delta
+                    seen.append(out)
+                return out
 
-        with nn.intercept_methods(interceptor):
-            logits = _logits(model.apply(variables, video, train=False, mask=mask))
-        if len(seen) != 1:
-            raise ValueError(f"layer: expected one call of the submodule {layer!r} of {type(model).__name__}, "
-                             f"found {len(seen)}")
-        if logits.ndim == 3:
-            logits = jnp.sum(logits, axis=1)
-        score = jnp.sum(jnp.take_along_axis(logits, classes[:, None], axis=1))
-        return score, seen[0]
+            with nn.intercept_methods(interceptor):
+                logits = _logits(model.apply(variables, video, train=False, mask=mask))
+            if len(seen) != 1:
+                raise ValueError(f"layer: expected one call of the submodule {layer!r} of {type(model).__name__}, "
+                                 f"found {len(seen)}")
+            if logits.ndim == 3:
+                logits = jnp.sum(logits, axis=1)
+            score = jnp.sum(jnp.take_along_axis(logits, classes[:, None], axis=1))
+            return score, seen[0]
 
-    shape = jax.eval_shape(lambda: run(None)[1])
-    grads, activations = jax.grad(run, has_aux=True)(jnp.zeros(shape.shape, shape.dtype))
-    if activations.ndim != 5:
-        raise ValueError(f"layer: {layer!r} gives shape {activations.shape}, expected [B, T', H', W', C]")
-    feature_mask = None
-    if mask is not None:
-        feature_mask = ops.downsample_mask(mask, max(1, video.shape[1] // activations.shape[1]))
-        feature_mask = feature_mask[:, : activations.shape[1]]
-        weights = ops.masked_mean(grads, feature_mask, axis=(1, 2, 3))
-    else:
-        weights = jnp.mean(grads, axis=(1, 2, 3))
-    cam = jax.nn.relu(jnp.einsum("bthwc,bc->bthw", activations, weights))
-    if feature_mask is not None:
-        cam = ops.zero_padded(cam, feature_mask)
-    cam = cam / (jnp.max(cam, axis=(1, 2, 3), keepdims=True) + 1e-12)
+        shape = jax.eval_shape(lambda: run(None)[1])
+        grads, activations = jax.grad(run, has_aux=True)(jnp.zeros(shape.shape, shape.dtype))
+        if activations.ndim != 5:
+            raise ValueError(f"layer: {layer!r} gives shape {activations.shape}, expected [B, T', H', W', C]")
+        feature_mask = None
+        if mask is not None:
+            feature_mask = ops.downsample_mask(mask, max(1, video.shape[1] // activations.shape[1]))
+            feature_mask = feature_mask[:, : activations.shape[1]]
+            weights = ops.masked_mean(grads, feature_mask, axis=(1, 2, 3))
+        else:
+            weights = jnp.mean(grads, axis=(1, 2, 3))
+        cam = jax.nn.relu(jnp.einsum("bthwc,bc->bthw", activations, weights))
+        if feature_mask is not None:
+            cam = ops.zero_padded(cam, feature_mask)
+        cam = cam / (jnp.max(cam, axis=(1, 2, 3), keepdims=True) + 1e-12)
+        return cam
+
+    cam = compute(variables, video, mask, classes)
     if resize:
         cam = jax.image.resize(cam, (batch,) + video.shape[1:4], method="trilinear")
     return cam
