@@ -53,7 +53,8 @@ class NonLocal(nn.Module):
         if mask is not None:
             key_valid = jnp.broadcast_to(ops.expand_mask(mask, keys_in)[..., 0], (b, kt, kh, kw))
             logits = jnp.where(key_valid.reshape(b, 1, -1), logits, jnp.finfo(logits.dtype).min)
-        attention = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(g.dtype)
+        # at least float32 (bfloat16 logits lose the softmax), float64 stays exact
+        attention = jax.nn.softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)), axis=-1).astype(g.dtype)
         y = jnp.einsum("bqk,bkd->bqd", attention, g).reshape(b, t, h, w, inner)
         y = nn.Conv(c, (1, 1, 1), dtype=self.dtype, name="out")(y)
         y = nn.BatchNorm(

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from cfjax import ops
 from cfjax.layers import GatedClipAttention, InterClipFusion
 
-__all__ = ["GCFNet", "HEADS"]
+__all__ = ["HEADS", "GCFNet"]
 
 HEADS = ("gcf", "average", "central")
 

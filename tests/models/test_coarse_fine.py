@@ -97,7 +97,7 @@ class FusionLayerTest(chex.TestCase):
         p = variables["params"]
         scale = jnp.concatenate([ops.adaptive_average_pool(s, (2, 2)) for s in aligned["scale"]], -1)
         bias = jnp.concatenate([ops.adaptive_average_pool(b, (2, 2)) for b in aligned["bias"]], -1)
-        dense = lambda q, a: a @ q["kernel"] + q["bias"]  # noqa: E731
+        dense = lambda q, a: a @ q["kernel"] + q["bias"]
         expected = x * jax.nn.sigmoid(dense(p["mix_scale_0"], scale)) + dense(p["mix_bias_0"], bias)
         np.testing.assert_allclose(mixed, expected, rtol=1e-12)
         g = aligned["gate"]

@@ -48,7 +48,7 @@ class GCFHeadTest(chex.TestCase, parameterized.TestCase):
             return a @ q["kernel"] + q["bias"]
 
         def fusion(q, h, m):
-            heads = lambda a: a.reshape(B, N, 2, D // 2)  # noqa: E731
+            heads = lambda a: a.reshape(B, N, 2, D // 2)
             qh, kh, vh = (heads(dense(q[n], h)) for n in ("query", "key", "value"))
             logits = jnp.einsum("bqhd,bkhd->bhqk", qh, kh) / jnp.sqrt(D / 2)
             logits = jnp.where(m[:, None, None, :], logits, -jnp.inf)
