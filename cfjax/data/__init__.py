@@ -1,0 +1,45 @@
+"""Data: video decoding, synthetic videos, TFDS builders (array_record, no TensorFlow).
+
+Pure numpy; imports no model. The TFDS builders (``build_dataset``,
+``CfjaxSynthetic``, ``SyntheticConfig``, ``tubes_from_record``) load lazily, so
+importing this package does not import tensorflow_datasets.
+"""
+
+from cfjax.data.synthetic import (
+    MOTION_CLASSES,
+    NUM_CLASSES,
+    act_ground_truth,
+    classification,
+    clip_set,
+    motion_path,
+    temporal_detection,
+    tubes,
+)
+from cfjax.data.video import VideoDecodeError, decode_jpeg, decode_video, encode_jpeg, resize_short_side
+
+_LAZY = ("build_dataset", "CfjaxSynthetic", "SyntheticConfig", "tubes_from_record")
+
+__all__ = [
+    "MOTION_CLASSES",
+    "NUM_CLASSES",
+    "VideoDecodeError",
+    "act_ground_truth",
+    "classification",
+    "clip_set",
+    "decode_jpeg",
+    "decode_video",
+    "encode_jpeg",
+    "motion_path",
+    "resize_short_side",
+    "temporal_detection",
+    "tubes",
+    *_LAZY,
+]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from cfjax.data import builders
+
+        return getattr(builders, name)
+    raise AttributeError(f"module 'cfjax.data' has no attribute {name!r}")
