@@ -1,0 +1,1 @@
+"""Input pipelines: numpy video transforms and grain loaders (see pipeline.py)."""
