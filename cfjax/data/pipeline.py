@@ -713,8 +713,11 @@ def _load(position_key, *, source, transform, seed):
     return example
 
 
-def _with_epoch(index, key, *, epoch_size):
-    return index // epoch_size, key, True
+def _with_epoch(index, position, *, permutation, per_shard, shard_index, shard_count):
+    """Position ``index`` of this shard's stream -> ``(epoch, source index, True)``."""
+    epoch = index // per_shard
+    key = permutation[epoch * len(permutation) + position * shard_count + shard_index]
+    return epoch, key, True
 
 
 def _shard(shard_index, shard_count) -> tuple[int, int]:
@@ -838,10 +841,11 @@ def make_train_loader(
     """Shuffled, repeated, sharded training batches.
 
     This process reads shard ``shard_index`` of ``shard_count`` (default: one per
-    JAX process): source indices ``shard_index::shard_count``, truncated so every
-    shard has ``len(source) // shard_count`` examples (equal step counts on all
-    hosts). Each epoch is a fresh permutation of the shard; ``transform(example,
-    rng)`` gets ``rng = default_rng([seed, epoch, index])``. Batches never straddle
+    JAX process). Each epoch shuffles the whole source afresh and deals it
+    round-robin: shard ``i`` takes permuted positions ``i::shard_count``, truncated
+    so every shard has ``len(source) // shard_count`` examples (equal step counts on
+    all hosts; the ``len % shard_count`` left over change every epoch). Shards are
+    disjoint within an epoch. ``transform(example, rng)`` gets ``rng = default_rng([seed, epoch, index])``. Batches never straddle
     a dropped remainder: the last incomplete batch of the whole run is dropped.
 
     Returns:
@@ -856,9 +860,19 @@ def make_train_loader(
     per_shard = num_records // shard_count
     if per_shard < 1:
         raise ValueError(f"source: {num_records} examples cannot fill {shard_count} shards")
-    keys = grain.MapDataset.range(num_records).slice(slice(shard_index, None, shard_count))
-    keys = keys.slice(slice(0, per_shard)).shuffle(seed=int(seed)).repeat(num_epochs)
-    examples = keys.map_with_index(functools.partial(_with_epoch, epoch_size=per_shard))
+    # One global permutation per epoch (grain reseeds a shuffle at index // len), dealt
+    # round-robin to the shards: disjoint within an epoch, and the few examples left over
+    # (len % shard_count) differ from epoch to epoch.
+    permutation = grain.MapDataset.range(num_records).shuffle(seed=int(seed))
+    positions = grain.MapDataset.range(per_shard).repeat(num_epochs)
+    deal = functools.partial(
+        _with_epoch,
+        permutation=permutation,
+        per_shard=per_shard,
+        shard_index=shard_index,
+        shard_count=shard_count,
+    )
+    examples = positions.map_with_index(deal)
     examples = examples.map(functools.partial(_load, source=source, transform=transform, seed=int(seed)))
     batches = examples.batch(batch_size, drop_remainder=True, batch_fn=stack_examples)
     num_batches = None if num_epochs is None else per_shard * num_epochs // batch_size

@@ -339,3 +339,18 @@ def test_worker_count_does_not_change_batches():
     it.close()
     del parallel
     gc.collect()
+
+
+def test_train_sharding_remainder_changes_each_epoch():
+    # 10 examples, 3 shards x 3 per epoch: one left over per epoch, a different one each time.
+    per_epoch = [[] for _ in range(6)]
+    small = [{"frames": np.zeros((1, 2, 2, 3), np.uint8), "label": np.int64(i)} for i in range(10)]
+    for shard in range(3):
+        it = P.make_train_loader(small, None, 3, 4, num_epochs=6, shard_index=shard, shard_count=3)
+        for epoch, batch in enumerate(it):
+            per_epoch[epoch].append(set(batch["index"].tolist()))
+    seen = set()
+    for shards in per_epoch:
+        assert len(set().union(*shards)) == 9  # disjoint, 3 each
+        seen |= set().union(*shards)
+    assert seen == set(range(10))
