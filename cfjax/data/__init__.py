@@ -1,8 +1,10 @@
-"""Data: video decoding, synthetic videos, TFDS builders (array_record, no TensorFlow).
+"""Data: video decoding, synthetic videos, TFDS builders (array_record, no TensorFlow), grain pipelines.
 
 Pure numpy; imports no model. The TFDS builders (``build_dataset``,
 ``CfjaxSynthetic``, ``SyntheticConfig``, ``tubes_from_record``) load lazily, so
-importing this package does not import tensorflow_datasets.
+importing this package does not import tensorflow_datasets. Input pipelines
+(sampling, augmentation, grain loaders with resumable state) are in
+:mod:`cfjax.data.pipeline`.
 """
 
 from cfjax.data.synthetic import (
