@@ -9,6 +9,8 @@ importing this package does not import tensorflow_datasets. Input pipelines
 everywhere are inclusive pixels (:mod:`cfjax.data.boxes`).
 """
 
+from cfjax.data.boxes import crop_boxes, flip_boxes, rescale_boxes
+from cfjax.data.records import AdaptedSource, example_from_record
 from cfjax.data.synthetic import (
     MOTION_CLASSES,
     NUM_CLASSES,
@@ -19,8 +21,6 @@ from cfjax.data.synthetic import (
     temporal_detection,
     tubes,
 )
-from cfjax.data.boxes import crop_boxes, flip_boxes, rescale_boxes
-from cfjax.data.records import AdaptedSource, example_from_record
 from cfjax.data.video import VideoDecodeError, decode_jpeg, decode_video, encode_jpeg, resize_short_side
 
 _LAZY = ("build_dataset", "CfjaxSynthetic", "SyntheticConfig", "tubes_from_record")
