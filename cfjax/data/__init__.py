@@ -4,9 +4,13 @@ Pure numpy; imports no model. The TFDS builders (``build_dataset``,
 ``CfjaxSynthetic``, ``SyntheticConfig``, ``tubes_from_record``) load lazily, so
 importing this package does not import tensorflow_datasets. Input pipelines
 (sampling, augmentation, grain loaders with resumable state) are in
-:mod:`cfjax.data.pipeline`.
+:mod:`cfjax.data.pipeline`; :func:`example_from_record` / :class:`AdaptedSource`
+(:mod:`cfjax.data.records`) turn builder records into pipeline examples. Boxes
+everywhere are inclusive pixels (:mod:`cfjax.data.boxes`).
 """
 
+from cfjax.data.boxes import crop_boxes, flip_boxes, rescale_boxes
+from cfjax.data.records import AdaptedSource, example_from_record
 from cfjax.data.synthetic import (
     MOTION_CLASSES,
     NUM_CLASSES,
@@ -22,16 +26,21 @@ from cfjax.data.video import VideoDecodeError, decode_jpeg, decode_video, encode
 _LAZY = ("build_dataset", "CfjaxSynthetic", "SyntheticConfig", "tubes_from_record")
 
 __all__ = [
+    "AdaptedSource",
     "MOTION_CLASSES",
     "NUM_CLASSES",
     "VideoDecodeError",
     "act_ground_truth",
     "classification",
     "clip_set",
+    "crop_boxes",
     "decode_jpeg",
     "decode_video",
     "encode_jpeg",
+    "example_from_record",
+    "flip_boxes",
     "motion_path",
+    "rescale_boxes",
     "resize_short_side",
     "temporal_detection",
     "tubes",

@@ -12,10 +12,20 @@ a list of dicts). Record conventions:
   with ``"box_mask"`` bool ``[F, A]``.
 
 Transforms are pure numpy functions ``example -> example`` that take an explicit
-``np.random.Generator`` (or an int seed) when they are random. Box coordinates are
-continuous: pixel ``i`` covers ``[i, i + 1)``, so a box ``[x1, x2)`` covers columns
-``x1 .. x2 - 1``; flips, crops and resizes map such boxes exactly onto the moved
-pixels (boxes with the inclusive ``+1`` convention are off by at most one pixel).
+``np.random.Generator`` (or an int seed) when they are random.
+
+Boxes use the inclusive-pixel convention of the datasets (ACT ground truth, the
+synthetic ``tubes``; see :mod:`cfjax.data.boxes`): ``x2`` is the last pixel
+column inside the box, ``y2`` the last row, area ``(x2 - x1 + 1) * (y2 - y1 + 1)``.
+A horizontal flip maps ``x1' = W - 1 - x2``, ``x2' = W - 1 - x1``; a crop shifts
+boxes and clips them to ``[0, w - 1] x [0, h - 1]`` (a box with no pixel left gets
+``box_mask`` False); a resize by ``s`` maps ``x1 -> x1 * s``,
+``x2 -> (x2 + 1) * s - 1`` (the builders' :func:`~cfjax.data.boxes.rescale_boxes`).
+Flips and crops are exact on integer boxes; after a resize a box matches the
+resampled object within a pixel.
+
+Records read from the TFDS builders are turned into this format by
+:func:`cfjax.data.records.example_from_record` (:class:`~cfjax.data.records.AdaptedSource`).
 
 Loaders (:func:`make_train_loader`, :func:`make_eval_loader`) are grain
 ``MapDataset`` pipelines; every random transform is seeded from
@@ -36,6 +46,8 @@ from typing import Any
 import grain
 import numpy as np
 from PIL import Image
+
+from cfjax.data.boxes import crop_boxes, flip_boxes, rescale_boxes
 
 __all__ = [
     "KINETICS_MEAN",
@@ -396,7 +408,8 @@ def _boxes(example: Example) -> np.ndarray:
 
 
 def resize_short_side(example: Example, short_side: int) -> Example:
-    """Bilinear resize so that ``min(H, W) = short_side`` (aspect kept); boxes scaled.
+    """Bilinear resize so that ``min(H, W) = short_side`` (aspect kept); boxes rescaled
+    with the inclusive convention (:func:`cfjax.data.boxes.rescale_boxes`).
 
     ``frames [..., H, W, 3] -> [..., H', W', 3]`` (and ``fine_frames``).
     """
@@ -413,8 +426,7 @@ def resize_short_side(example: Example, short_side: int) -> Example:
         if key in example:
             out[key] = _resize_frames(np.asarray(example[key]), new_h, new_w, key)
     if "boxes" in example:
-        scale = np.array([new_w / width, new_h / height] * 2, np.float32)
-        out["boxes"] = _boxes(example) * scale
+        out["boxes"] = rescale_boxes(_boxes(example), new_w / width, new_h / height)
     return out
 
 
@@ -429,8 +441,9 @@ def random_resize_short_side(example: Example, size_range: tuple[int, int], rng:
 def crop(example: Example, top: int, left: int, height: int, width: int) -> Example:
     """Crops every image key to ``[top, top + height) x [left, left + width)``.
 
-    Boxes are shifted and clipped to the crop; a box with no area left gets
-    ``box_mask`` False.
+    Inclusive-pixel boxes are shifted and clipped to ``[0, width - 1] x
+    [0, height - 1]``; a box with no pixel left in the crop gets ``box_mask``
+    False (see :func:`cfjax.data.boxes.crop_boxes`).
     """
     img_h, img_w = _image_size(example)
     if not (0 <= top and 0 <= left and top + height <= img_h and left + width <= img_w):
@@ -440,11 +453,9 @@ def crop(example: Example, top: int, left: int, height: int, width: int) -> Exam
         if key in example:
             out[key] = np.asarray(example[key])[..., top : top + height, left : left + width, :]
     if "boxes" in example:
-        boxes = _boxes(example) - np.array([left, top, left, top], np.float32)
-        boxes = np.clip(boxes, 0.0, np.array([width, height, width, height], np.float32))
+        boxes, alive = crop_boxes(_boxes(example), top, left, height, width)
         out["boxes"] = boxes
         if "box_mask" in example:
-            alive = (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
             out["box_mask"] = np.asarray(example["box_mask"], bool) & alive
     return out
 
@@ -485,15 +496,14 @@ def three_crop(example: Example, size) -> list[Example]:
 
 
 def horizontal_flip(example: Example) -> Example:
-    """Mirrors every image key left-right; ``x1, x2 -> W - x2, W - x1``."""
+    """Mirrors every image key left-right; inclusive boxes ``x1, x2 -> W - 1 - x2, W - 1 - x1``."""
     _, width = _image_size(example)
     out = dict(example)
     for key in IMAGE_KEYS:
         if key in example:
             out[key] = np.ascontiguousarray(np.asarray(example[key])[..., ::-1, :])
     if "boxes" in example:
-        boxes = _boxes(example)
-        out["boxes"] = np.stack([width - boxes[..., 2], boxes[..., 1], width - boxes[..., 0], boxes[..., 3]], axis=-1)
+        out["boxes"] = flip_boxes(_boxes(example), width)
     return out
 
 

@@ -120,17 +120,18 @@ def test_coarse_fine_offset_points_at_the_coarse_clip_start(num_frames):
 
 
 def box_video(height=40, width=60, box=(7, 5, 30, 21)):
-    """Two frames, one actor: a bright rectangle exactly at ``box`` (continuous coords)."""
+    """Two frames, one actor: a bright rectangle exactly at ``box`` (inclusive pixels)."""
     frames = np.zeros((2, height, width, 3), np.uint8)
     x1, y1, x2, y2 = box
-    frames[:, y1:y2, x1:x2] = 255
+    frames[:, y1 : y2 + 1, x1 : x2 + 1] = 255
     boxes = np.array([[box, (0, 0, 1, 1)]] * 2, np.float32)
     return {"frames": frames, "boxes": boxes, "box_mask": np.array([[True, False]] * 2)}
 
 
 def bright_box(frame):
+    """The inclusive box of the bright pixels: first and last bright column and row."""
     ys, xs = np.nonzero(frame[..., 0] > 127)
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
 
 
 def test_flip_and_crop_move_boxes_exactly_with_pixels():
@@ -139,7 +140,8 @@ def test_flip_and_crop_move_boxes_exactly_with_pixels():
         for t in range(2):
             np.testing.assert_array_equal(out["boxes"][t, 0], bright_box(out["frames"][t]))
     flipped = P.horizontal_flip(ex)
-    np.testing.assert_array_equal(flipped["boxes"][0, 0], [60 - 30, 5, 60 - 7, 21])
+    np.testing.assert_array_equal(flipped["boxes"][0, 0], [59 - 30, 5, 59 - 7, 21])  # x -> W - 1 - x
+    np.testing.assert_array_equal(P.horizontal_flip(flipped)["boxes"], ex["boxes"])
 
 
 def test_random_transforms_keep_boxes_on_the_object_within_one_pixel():
@@ -162,9 +164,18 @@ def test_random_transforms_keep_boxes_on_the_object_within_one_pixel():
 def test_crop_clips_boxes_and_drops_boxes_that_leave_it():
     ex = box_video()
     ex["box_mask"][:] = True
-    out = P.crop(ex, 10, 20, 20, 30)  # keeps x in [20, 50), y in [10, 30)
+    out = P.crop(ex, 10, 20, 20, 30)  # keeps columns 20..49, rows 10..29
     np.testing.assert_array_equal(out["boxes"][0, 0], [0, 0, 10, 11])
+    np.testing.assert_array_equal(out["boxes"][0, 0], bright_box(out["frames"][0]))
     np.testing.assert_array_equal(out["box_mask"][0], [True, False])  # actor 1 at (0,0,1,1) is gone
+    edge = P.crop(ex, 0, 30, 40, 30)  # the box's last column (30) is the crop's first
+    np.testing.assert_array_equal(edge["boxes"][0, 0], [0, 5, 0, 21])
+    np.testing.assert_array_equal(edge["boxes"][0, 0], bright_box(edge["frames"][0]))
+    assert edge["box_mask"][0, 0]
+    gone = P.crop(ex, 0, 31, 40, 29)  # starts one column past the box: no pixel left
+    assert not gone["box_mask"][0, 0]
+    corner = P.crop(ex, 22, 0, 18, 7)  # ends a column before the box (x1 = 7), starts a row below it (y2 = 21)
+    assert not corner["box_mask"][:, 0].any()
     with pytest.raises(ValueError, match="does not fit"):
         P.crop(ex, 30, 0, 20, 20)
 
@@ -181,7 +192,13 @@ def test_three_crop_positions_along_long_side():
 def test_resize_short_side_scales_boxes_and_keeps_aspect():
     out = P.resize_short_side(box_video(), 20)
     assert out["frames"].shape == (2, 20, 30, 3)
-    np.testing.assert_allclose(out["boxes"][0, 0], np.array([7, 5, 30, 21]) / 2)
+    # inclusive pixels: x1 -> x1 * s, x2 -> (x2 + 1) * s - 1 (as the builders rescale)
+    np.testing.assert_allclose(out["boxes"][0, 0], [3.5, 2.5, 14.5, 10.0])
+    np.testing.assert_allclose(out["boxes"][0, 0], bright_box(out["frames"][0]), atol=1.0)
+    for short_side in (17, 31, 40, 57, 83):  # up and down, odd scales: the bright pixels stay within 1 px
+        ex = box_video(box=(11, 6, 24, 19))
+        out = P.resize_short_side(ex, short_side)
+        np.testing.assert_allclose(out["boxes"][0, 0], bright_box(out["frames"][0]), atol=1.0)
 
 
 def test_multi_view_has_30_views_clip_major():

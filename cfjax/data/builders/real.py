@@ -44,6 +44,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
+from cfjax.data.boxes import rescale_boxes  # re-exported: the one inclusive-pixel box rescaling
 from cfjax.data.video import VideoDecodeError, decode_video, encode_jpeg, resize_short_side
 
 __all__ = [
@@ -134,21 +135,6 @@ def resample_indices(num_frames: int, source_fps: float, fps: float | None) -> n
     k = np.arange(count)
     j = np.ceil(k * source_fps / fps - 0.5 - 1e-9).astype(np.int64)
     return np.clip(j, 0, num_frames - 1)
-
-
-def rescale_boxes(boxes: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
-    """Rescales inclusive-pixel boxes ``[..., 4]`` (x1, y1, x2, y2) to a resized frame.
-
-    ACT convention: ``x1..x2`` are inclusive pixel indices, pixel ``i`` covers
-    ``[i, i + 1)``, area ``(x2 - x1 + 1) * (y2 - y1 + 1)``. The covered interval
-    ``[x1, x2 + 1)`` is scaled, so ``x1' = x1 * sx`` and ``x2' = (x2 + 1) * sx - 1``.
-    """
-    b = np.asarray(boxes, np.float64).copy()
-    b[..., 0] *= scale_x
-    b[..., 1] *= scale_y
-    b[..., 2] = (b[..., 2] + 1) * scale_x - 1
-    b[..., 3] = (b[..., 3] + 1) * scale_y - 1
-    return b.astype(np.float32)
 
 
 def read_frame_folder(paths, short_side: int | None) -> np.ndarray:
