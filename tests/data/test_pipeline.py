@@ -371,3 +371,18 @@ def test_train_sharding_remainder_changes_each_epoch():
         assert len(set().union(*shards)) == 9  # disjoint, 3 each
         seen |= set().union(*shards)
     assert seen == set(range(10))
+
+
+def test_batches_become_global_arrays_on_a_data_parallel_mesh():
+    """A batch goes straight into jax.make_array_from_process_local_data on 8 devices."""
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    batch = next(train_loader(source(16), batch_size=8))
+    sharding = NamedSharding(mesh, PartitionSpec("data"))
+    arrays = {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()
+              if v.dtype != object and v.dtype.kind != "U"}
+    for k, a in arrays.items():
+        assert a.shape == batch[k].shape and len(a.sharding.device_set) == 8, k
+        np.testing.assert_array_equal(np.asarray(a), batch[k], err_msg=k)
