@@ -131,7 +131,12 @@ class CoarseFineNetwork(nn.Module):
                     "fine: fine_mode='precomputed' expects a dict of fine features "
                     f"{{level: [B, Lf, h, w, C]}}, got {type(fine).__name__} of shape {jnp.shape(fine)}"
                 )
-            fine_length = fine["conv5"].shape[1] if "conv5" in fine else next(iter(fine.values())).shape[1]
+            missing = [k for k in (*self.levels, "conv5") if k not in fine]
+            if missing:
+                raise ValueError(f"fine: missing levels {missing}; expected keys {[*self.levels, 'conv5']}")
+            if jnp.ndim(fine["conv5"]) != 5:
+                raise ValueError(f"fine['conv5']: expected [B, Lf, h, w, C], got shape {jnp.shape(fine['conv5'])}")
+            fine_length = fine["conv5"].shape[1]
         if fine_mask is None:
             fine_mask = jnp.ones((batch, fine_length), bool)
         if fine_mask.shape != (batch, fine_length):
@@ -213,13 +218,13 @@ class FineFeatureCache:
     def put(self, video_id: str, features: Mapping[str, Any], mask=None) -> None:
         """Stores one video's features ``{level: [Lf, h, w, C]}`` (valid steps of ``mask [Lf]``)."""
         arrays = {k: np.asarray(v) for k, v in features.items()}
-        lengths = {k: v.shape[0] for k, v in arrays.items()}
-        if len(set(lengths.values())) != 1 or any(v.ndim != 4 for v in arrays.values()):
+        lengths = {v.shape[0] for v in arrays.values() if v.ndim == 4}
+        if len(lengths) != 1 or any(v.ndim != 4 for v in arrays.values()):
             raise ValueError(
                 f"features: expected {{level: [Lf, h, w, C]}} with one Lf, got shapes "
                 f"{ {k: v.shape for k, v in arrays.items()} }"
             )
-        steps = next(iter(lengths.values())) if mask is None else int(np.sum(np.asarray(mask)))
+        steps = lengths.pop() if mask is None else int(np.sum(np.asarray(mask)))
         path = self._path(video_id)
         tmp = path + ".tmp.npz"
         np.savez(tmp, **{k: v[:steps].astype(self.dtype) for k, v in arrays.items()})

@@ -27,6 +27,7 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0):
     Returns:
       scalar.
     """
+    logits, labels = jnp.asarray(logits), jnp.asarray(labels)
     if logits.ndim != 2:
         raise ValueError(f"logits: expected [B, K], got shape {logits.shape}")
     classes = logits.shape[-1]

@@ -198,6 +198,9 @@ class CoarseFineTest(chex.TestCase):
             self.apply(self.variables, self.x, jnp.zeros((2, FINE, 32, 32, 3)), self.mask, self.offset)
         with self.assertRaisesRegex(ValueError, "fine_mode='end_to_end' expects the fine video"):
             CoarseFineNetwork(**SIZE).init(jax.random.key(0), self.x, self.fine)
+        with self.assertRaisesRegex(ValueError, r"fine: missing levels \['conv5'\]"):
+            self.apply(self.variables, self.x, {k: v for k, v in self.fine.items() if k != "conv5"}, self.mask,
+                       self.offset)
         with self.assertRaisesRegex(ValueError, r"fine_mask: expected \[B, Lf\]"):
             self.apply(self.variables, self.x, self.fine, self.mask[:, :4], self.offset)
         with self.assertRaisesRegex(ValueError, "fine_mode: expected one of"):
