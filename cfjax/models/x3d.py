@@ -119,7 +119,7 @@ class X3D(nn.Module):
         if name not in X3D_PRESETS:
             raise ValueError(f"X3D preset: expected one of {sorted(X3D_PRESETS)}, got {name!r}")
         p = X3D_PRESETS[name]
-        return cls(width_factor=p.width_factor, depth_factor=p.depth_factor, **overrides)
+        return cls(**{"width_factor": p.width_factor, "depth_factor": p.depth_factor, **overrides})
 
     @property
     def cam_layer(self) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "RealConfig",
     "SyntheticConfig",
     "build_dataset",
+    "dataset_builder",
     "charades_frame_labels",
     "frames_array",
     "load_act_ground_truth",
@@ -44,24 +45,19 @@ BUILDERS = {
 }
 
 
-def build_dataset(name: str, config: str, data_dir, manual_dir=None, num_workers: int = 1, **kwargs) -> tfds.core.DatasetBuilder:
-    """Prepares dataset ``name`` / ``config`` as array_record under ``data_dir``.
+def dataset_builder(name: str, config: str, data_dir, num_workers: int = 1, **kwargs) -> tfds.core.DatasetBuilder:
+    """The builder of ``name`` / ``config`` (with overrides) under ``data_dir``, not prepared.
 
     Args:
       name: a key of ``BUILDERS`` (e.g. ``"cfjax_synthetic"``).
       config: a builder config name (e.g. ``"tubes"``).
       data_dir: root directory; data goes to ``data_dir/name/config[-overrides]/version``.
-      manual_dir: the manual directory of a real dataset (its layout is in the
-        builder's docstring); ignored by ``cfjax_synthetic``.
       num_workers: decoding threads of a real builder (the data does not
         depend on it, nor does the config name).
       **kwargs: overrides of config fields (e.g. ``num_train=4, num_test=2``). A
         config with overrides gets a name that spells them out
         (``"tubes-num_test2-num_train4"``), so builds of different sizes never
         share a directory.
-
-    Returns:
-      The prepared builder; read it with ``builder.as_data_source()``.
     """
     if name not in BUILDERS:
         raise KeyError(f"name: unknown dataset {name!r}; known: {sorted(BUILDERS)}")
@@ -79,7 +75,20 @@ def build_dataset(name: str, config: str, data_dir, manual_dir=None, num_workers
         suffix = "-".join(f"{k}{kwargs[k]}" for k in sorted(kwargs))
         cfg = dataclasses.replace(base, name=f"{base.name}-{suffix}", **kwargs)
     extra = {} if cls is CfjaxSynthetic else {"num_workers": num_workers}
-    builder = cls(config=cfg, data_dir=os.fspath(data_dir), **extra)
+    return cls(config=cfg, data_dir=os.fspath(data_dir), **extra)
+
+
+def build_dataset(name: str, config: str, data_dir, manual_dir=None, num_workers: int = 1, **kwargs) -> tfds.core.DatasetBuilder:
+    """Prepares dataset ``name`` / ``config`` as array_record under ``data_dir``.
+
+    Arguments as :func:`dataset_builder`, plus ``manual_dir``: the manual directory
+    of a real dataset (its layout is in the builder's docstring); ignored by
+    ``cfjax_synthetic``.
+
+    Returns:
+      The prepared builder; read it with ``builder.as_data_source()``.
+    """
+    builder = dataset_builder(name, config, data_dir, num_workers, **kwargs)
     download_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
     builder.download_and_prepare(file_format="array_record", download_config=download_config)
     return builder

@@ -1,0 +1,113 @@
+"""The trainer's configuration: every key, its default and its meaning, in one place.
+
+A config file ``configs/NAME.py`` defines ``get_config(arg=None)`` that starts
+from :func:`base_config` and sets what its experiment needs; ``arg`` picks a
+variant (``None``: the paper's full scale, ``"synthetic"``, ``"smoke"``).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+__all__ = ["VARIANTS", "base_config", "check_variant", "synthetic_data"]
+
+VARIANTS = (None, "synthetic", "smoke")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Defaults for every key the trainer reads (a config file overrides them)."""
+    c = ml_collections.ConfigDict()
+    c.task = "classification"  # classification | frame_detection | clip_set (see cfjax.train.tasks)
+    c.seed = 0  # parameters, dropout and data order
+    c.dtype = "float32"  # compute dtype given to the model ("bfloat16" for mixed precision)
+    c.model = ml_collections.ConfigDict({"name": "x3d_s"})  # cfjax.models.build(config.model)
+
+    c.data = ml_collections.ConfigDict()
+    c.data.dataset = "cfjax_synthetic"  # a cfjax.data.builders.BUILDERS name
+    c.data.config = "classification"  # its builder config
+    # Builder config overrides: synthetic sizes, or the prepare_data options of a real dataset
+    # (--fps / --short_side / --set k=v), which are part of its directory name.
+    c.data.builder_kwargs = ml_collections.ConfigDict()
+    c.data.data_dir = ""  # "" -> $CFJAX_DATA_DIR or ~/tensorflow_datasets
+    c.data.train_split = "train"
+    c.data.eval_split = "test"
+    c.data.worker_count = 0  # grain worker processes
+    c.data.max_actors = 16  # padding of tube datasets (AdaptedSource)
+    c.data.max_segments = 64  # padding of segment lists (AdaptedSource)
+
+    # Training input (cfjax.data.pipeline.VideoTransform fields).
+    c.input = ml_collections.ConfigDict()
+    c.input.sampling = "clip"  # clip | clips | coarse_fine
+    c.input.clip_length = 16
+    c.input.stride = 1
+    c.input.num_clips = 1
+    c.input.fine_length = 128
+    c.input.fine_stride = 1
+    c.input.crop_size = 224
+    c.input.scale_range = ml_collections.FieldReference(None, field_type=tuple)  # short-side jitter (min, max)
+    c.input.short_side = ml_collections.FieldReference(None, field_type=int)
+    c.input.flip = True
+    # Evaluation input: the same fields, overriding ``input`` (e.g. 10 x 3 views).
+    c.eval_input = ml_collections.ConfigDict()
+    c.eval_input.sampling = "clip"  # clip | clips | coarse_fine | multi_view
+    c.eval_input.num_clips = 1
+    c.eval_input.num_crops = 1
+
+    c.batch_size = 64  # global batch (all devices and processes)
+    c.eval_batch_size = 16
+    c.total_steps = 0  # 0: num_epochs passes over the training split
+    c.num_epochs = 1.0
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "sgd"  # sgd | adamw
+    c.optimizer.momentum = 0.9
+    c.optimizer.nesterov = False
+    c.optimizer.weight_decay = 1e-4  # never applied to biases or normalisation parameters
+    c.optimizer.b1 = 0.9
+    c.optimizer.b2 = 0.999
+    c.optimizer.eps = 1e-8
+    c.optimizer.grad_clip_norm = 0.0  # 0: off
+    # (regex on the parameter path "a/b/kernel", multiplier); first match wins.
+    c.optimizer.lr_multipliers = ()
+
+    c.schedule = ml_collections.ConfigDict()
+    c.schedule.name = "cosine"  # cosine | multistep | constant
+    c.schedule.base_lr = 0.1  # for the global batch_size
+    c.schedule.warmup_steps = 0
+    c.schedule.end_lr_factor = 0.0  # cosine ends at base_lr * end_lr_factor
+    c.schedule.boundaries = (0.5, 0.75)  # multistep: fractions of total_steps
+    c.schedule.decay_factor = 0.1  # multistep: lr *= decay_factor at each boundary
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.label_smoothing = 0.0
+    c.loss.sparsity_weight = 0.0  # GCF-Net gate L1 weight
+
+    c.log_every_steps = 10
+    c.eval_every_steps = 0  # 0: evaluate only at the end
+    c.checkpoint_every_steps = 1000
+    c.keep_checkpoints = 3  # the latest K are kept, and the best one
+    c.max_eval_batches = 0  # 0: the whole eval split
+    c.num_plots = 2  # predictions plotted after training (experiments.train)
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.data = -1  # -1: all devices not used by the model axis
+    c.mesh.model = 1  # >1 shards large parameters over a "model" axis
+    return c
+
+
+def check_variant(arg) -> str | None:
+    """``arg`` of ``get_config``: None, "synthetic" or "smoke"; else a ValueError."""
+    arg = arg or None
+    if arg not in VARIANTS:
+        raise ValueError(f"config variant: expected one of {VARIANTS[1:]} (or none for full scale), got {arg!r}")
+    return arg
+
+
+def synthetic_data(config: ml_collections.ConfigDict, kind: str, smoke: bool, **sizes) -> None:
+    """Points ``config.data`` at the synthetic suite of ``kind`` (small sizes for ``smoke``)."""
+    config.data.dataset = "cfjax_synthetic"
+    config.data.config = kind
+    kwargs = dict(sizes)
+    if smoke:
+        kwargs.update(num_train=8, num_test=4)
+    config.data.builder_kwargs = ml_collections.ConfigDict(kwargs)

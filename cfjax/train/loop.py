@@ -1,0 +1,338 @@
+"""The training loop: one readable function, :func:`train`, and :func:`evaluate`.
+
+    state = {"step", "params", "batch_stats", "opt_state"}   (a plain dict, saved by Orbax)
+
+Batches are split over the mesh's ``data`` axis; parameters are replicated (or split
+over ``model``). The train step is one ``jax.jit`` with the state donated; losses
+and BatchNorm statistics are over the global batch, so the result does not depend
+on the number of devices or processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from cfjax.models import build
+from cfjax.train import partitioning
+from cfjax.train.checkpoints import Checkpointer
+from cfjax.train.data import example_batch, load_dataset
+from cfjax.train.optim import make_optimizer, make_schedule
+from cfjax.train.tasks import get_task
+from cfjax.train.writers import MetricWriter, Progress
+
+__all__ = ["Experiment", "evaluate", "train"]
+
+log = logging.getLogger("cfjax.train")
+
+
+class Preempted(Exception):
+    """Raised internally when SIGTERM arrives; the loop saves and returns."""
+
+
+def _numeric(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if np.asarray(v).dtype.kind in "biuf"}
+
+
+class Experiment:
+    """What ``train``, ``evaluate`` and ``predict`` share: task, mesh, data, model, state layout."""
+
+    def __init__(self, config, workdir):
+        self.config = config
+        self.workdir = Path(workdir)
+        self.task = get_task(config)
+        self.mesh = partitioning.make_mesh(config.mesh)
+        self.dataset = load_dataset(config)
+        model_config = config.model.to_dict()
+        if config.dtype != "float32":
+            model_config.setdefault("dtype", config.dtype)
+        self.model = build(model_config)
+        self.train_transform = self.task.transform(config, train=True)
+        self.eval_transform = self.task.transform(config, train=False)
+        n_train = self.dataset.num_examples(config.data.train_split)
+        if config.total_steps:
+            self.total_steps = int(config.total_steps)
+        else:
+            self.total_steps = max(1, math.ceil(config.num_epochs * n_train / config.batch_size))
+        self.schedule = make_schedule(config.schedule, self.total_steps)
+        self._build_state()
+        self._train_step = self._eval_step = None
+
+    # ---------------------------------------------------------------- state
+    def _build_state(self):
+        key = jax.random.key(self.config.seed)
+        template = example_batch(self.dataset.source(self.config.data.train_split), self.train_transform)
+        template = {k: jnp.asarray(v) for k, v in _numeric(template).items()}
+
+        def init(key):
+            params_key, dropout_key = jax.random.split(key)
+            variables = self.task.init(self.model, {"params": params_key, "dropout": dropout_key}, template)
+            params = variables["params"]
+            state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": self.tx_for(params).init(params)}
+            if "batch_stats" in variables:
+                state["batch_stats"] = variables["batch_stats"]
+            return state
+
+        self._init = init
+        abstract = jax.eval_shape(init, key)
+        self.tx = self.tx_for(abstract["params"])
+        shardings = partitioning.param_shardings(self.mesh, abstract)
+        self.state_shardings = shardings
+        self.abstract_state = jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings
+        )
+
+    def tx_for(self, params):
+        return make_optimizer(self.config.optimizer, self.schedule, params)
+
+    def init_state(self):
+        init = jax.jit(self._init, out_shardings=self.state_shardings)
+        return init(jax.random.key(self.config.seed))
+
+    def variables(self, state) -> dict:
+        v = {"params": state["params"]}
+        if "batch_stats" in state:
+            v["batch_stats"] = state["batch_stats"]
+        return v
+
+    # ---------------------------------------------------------------- steps
+    def train_step(self):
+        if self._train_step is None:
+            task, model, config, tx, schedule = self.task, self.model, self.config, self.tx, self.schedule
+            seed = int(config.seed)
+
+            def step_fn(state, batch):
+                step = state["step"]
+                rng = jax.random.fold_in(jax.random.key(seed + 1), step)
+
+                def loss_fn(params):
+                    variables = self.variables({**state, "params": params})
+                    outputs, updates = task.forward(model, variables, batch, train=True, rngs={"dropout": rng})
+                    loss, metrics = task.loss(outputs, batch, config)
+                    return loss, (metrics, updates)
+
+                (loss, (metrics, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+                deltas, opt_state = tx.update(grads, state["opt_state"], state["params"])
+                new = {"step": step + 1, "params": optax.apply_updates(state["params"], deltas), "opt_state": opt_state}
+                if "batch_stats" in state:
+                    new["batch_stats"] = updates["batch_stats"]
+                grad_norm = optax.global_norm(grads)
+                finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+                new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)  # keep the last good state
+                metrics = {**metrics, "grad_norm": grad_norm, "lr": schedule(step), "finite": finite}
+                return new, metrics
+
+            data = partitioning.batch_sharding(self.mesh)
+            self._train_step = jax.jit(
+                step_fn, in_shardings=(self.state_shardings, data), out_shardings=(self.state_shardings, None),
+                donate_argnums=0,
+            )
+        return self._train_step
+
+    def eval_step(self):
+        if self._eval_step is None:
+            task, model = self.task, self.model
+
+            def step_fn(state, batch):
+                outputs, _ = task.forward(model, self.variables(state), batch, train=False)
+                out = task.eval_outputs(outputs, batch)
+                out["batch_mask"], out["index"] = batch["batch_mask"], batch["index"]
+                return out
+
+            self._eval_step = jax.jit(
+                step_fn, in_shardings=(self.state_shardings, partitioning.batch_sharding(self.mesh)),
+                out_shardings=partitioning.replicated(self.mesh),
+            )
+        return self._eval_step
+
+    # ---------------------------------------------------------------- evaluation
+    def run_eval(self, state, split: str | None = None, max_batches: int = 0) -> tuple[dict, dict]:
+        """The task's metrics on ``split`` (default ``data.eval_split``) and its per-class table."""
+        loader = self.dataset.eval_loader(self.config, self.eval_transform, split)
+        step = self.eval_step()
+        parts = []
+        for i, batch in enumerate(loader):
+            if max_batches and i >= max_batches:
+                break
+            parts.append(jax.device_get(step(state, partitioning.host_to_global(batch, self.mesh))))
+        loader.close()
+        results = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        valid = results.pop("batch_mask").astype(bool)
+        order = np.argsort(results["index"][valid], kind="stable")
+        results = {k: v[valid][order] for k, v in results.items()}
+        return self.task.eval_metrics(results, self.dataset.class_names)
+
+
+def _git_revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10
+        )
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _save_run_info(config, workdir: Path) -> None:
+    if jax.process_index() != 0:
+        return
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=1))
+    (workdir / "git_revision.txt").write_text(_git_revision() + "\n")
+
+
+def _mean_metrics(history: Sequence[dict]) -> dict:
+    fetched = jax.device_get(list(history))
+    return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[-1]}
+
+
+def train(
+    config,
+    workdir,
+    *,
+    hooks: Sequence[Callable[[int, dict], None]] = (),
+    progress: bool = True,
+) -> dict:
+    """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and evaluates at the end.
+
+    ``hooks``: ``hook(step, metrics)`` after every step (metrics are device arrays).
+    Returns the final evaluation metrics (or ``{}`` when preempted by SIGTERM).
+    """
+    workdir = Path(workdir)
+    exp = Experiment(config, workdir)
+    _save_run_info(config, workdir)
+    ckpt = Checkpointer(workdir, config.keep_checkpoints, exp.task.best_metric)
+    loader = exp.dataset.train_loader(config, exp.train_transform)
+    latest = ckpt.latest_step()
+    if latest is not None:
+        state = ckpt.restore(latest, exp.abstract_state, loader)
+        log.info("resumed from step %d in %s", latest, workdir)
+    else:
+        state = exp.init_state()
+    step = int(jax.device_get(state["step"]))
+    total = exp.total_steps
+    writer = MetricWriter(workdir)
+    bar = Progress(total, step, config.batch_size, enabled=progress)
+    train_step = exp.train_step()
+
+    preempted = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: preempted.append(True))
+    history, pending = [], None
+    last_saved = latest
+    try:
+        while step < total:
+            batch = partitioning.host_to_global(next(loader), exp.mesh)
+            state, metrics = train_step(state, batch)
+            if pending is not None:
+                _check_finite(*pending, workdir, last_saved)
+            pending = (step + 1, metrics)
+            step += 1
+            history.append(metrics)
+            for hook in hooks:
+                hook(step, metrics)
+            if step % config.log_every_steps == 0 or step == total:
+                _check_finite(*pending, workdir, last_saved)
+                mean = _mean_metrics(history)
+                history = []
+                mean.pop("finite", None)
+                writer.write(step, "train", mean)
+                bar.update(step, mean["loss"], mean["lr"])
+            else:
+                bar.update(step)
+            evaluate_now = config.eval_every_steps and step % config.eval_every_steps == 0 and step < total
+            if evaluate_now:
+                _check_finite(*pending, workdir, last_saved)
+                scores, _ = exp.run_eval(state, max_batches=config.max_eval_batches)
+                writer.write(step, "eval", scores)
+                ckpt.save(step, state, loader, scores)
+                last_saved = step
+            elif step % config.checkpoint_every_steps == 0 and step < total or preempted:
+                _check_finite(*pending, workdir, last_saved)
+                ckpt.save(step, state, loader)
+                last_saved = step
+            if preempted:
+                ckpt.wait()
+                log.warning("SIGTERM: saved step %d in %s; run the same command to resume", step, workdir)
+                return {}
+        if pending is not None:
+            _check_finite(*pending, workdir, last_saved)
+        scores, _ = exp.run_eval(state, max_batches=config.max_eval_batches)
+        writer.write(step, "eval", scores)
+        if ckpt.latest_step() != step:
+            ckpt.save(step, state, loader, scores)
+        ckpt.wait()
+        return scores
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bar.close()
+        writer.close()
+        ckpt.close()
+        loader.close()
+
+
+def _check_finite(step: int, metrics: dict, workdir: Path, last_saved: int | None) -> None:
+    if bool(jax.device_get(metrics["finite"])):
+        return
+    loss = float(jax.device_get(metrics["loss"]))
+    where = f"the last good checkpoint is step {last_saved} in {workdir / 'checkpoints'}" if last_saved else (
+        "no checkpoint was saved yet"
+    )
+    raise FloatingPointError(
+        f"training diverged: loss={loss} or the gradient is not finite at step {step}; the update was not applied "
+        f"and nothing was saved. {where}. Lower schedule.base_lr or set optimizer.grad_clip_norm."
+    )
+
+
+def evaluate(config, workdir, checkpoint: str | int = "best", split: str | None = None) -> tuple[dict, dict]:
+    """Restores ``checkpoint`` ("best", "latest" or a step) and runs the full eval protocol on ``split``.
+
+    Writes ``workdir/eval_<split>.json`` (metrics, step) and ``eval_<split>_per_class.csv``.
+    """
+    workdir = Path(workdir)
+    exp = Experiment(config, workdir)
+    state, step = restore_state(exp, checkpoint)
+    split = split or config.data.eval_split
+    scores, table = exp.run_eval(state, split)
+    if jax.process_index() == 0:
+        (workdir / f"eval_{split}.json").write_text(json.dumps({"step": step, "split": split, **scores}, indent=1))
+        _write_table(workdir / f"eval_{split}_per_class.csv", table)
+    return scores, table
+
+
+def restore_state(exp: Experiment, checkpoint: str | int = "best"):
+    """``(state, step)`` of ``checkpoint`` in ``exp.workdir``: "best", "latest" or a step number."""
+    ckpt = Checkpointer(exp.workdir, exp.config.keep_checkpoints, exp.task.best_metric)
+    try:
+        if checkpoint == "best":
+            best = ckpt.best()
+            step = best["step"] if best else ckpt.latest_step()
+        elif checkpoint == "latest":
+            step = ckpt.latest_step()
+        else:
+            step = int(checkpoint)
+        if step is None:
+            raise FileNotFoundError(f"checkpoint: no checkpoint in {exp.workdir / 'checkpoints'}; train first")
+        return ckpt.restore(step, exp.abstract_state), step
+    finally:
+        ckpt.close()
+
+
+def _write_table(path: Path, table: dict) -> None:
+    keys = list(table)
+    lines = [",".join(keys)]
+    for row in zip(*(table[k] for k in keys)):
+        lines.append(",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in row))
+    path.write_text("\n".join(lines) + "\n")

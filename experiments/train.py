@@ -1,0 +1,64 @@
+"""Trains a config, evaluates it and plots a few predictions.
+
+    python -m experiments.train --config configs/NAME.py[:synthetic|:smoke] --workdir DIR [--config.KEY=VALUE ...]
+
+Resumes from ``DIR``'s latest checkpoint when there is one. Writes ``DIR/metrics.jsonl``,
+TensorBoard events (``DIR/tensorboard``), ``config.json``, ``git_revision.txt``,
+checkpoints, ``eval_<split>.json`` with its per-class table, and ``plots/`` (predictions
+on the first ``config.num_plots`` evaluation videos). Multi-process: pass
+``--coordinator_address``, ``--num_processes`` and ``--process_id`` (or set
+``--distributed`` on a cluster where ``jax.distributed.initialize()`` finds them).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "directory of checkpoints, metrics and plots")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "call jax.distributed.initialize() (cluster auto-detect)")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs)")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "number of processes")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index")
+_PROGRESS = flags.DEFINE_bool("progress", True, "show the progress bar")
+_PLOTS = flags.DEFINE_bool("plots", True, "plot predictions on a few evaluation videos at the end")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def initialize_distributed() -> None:
+    """``jax.distributed.initialize`` from the flags (no-op for a single process)."""
+    import jax
+
+    if _COORDINATOR.value or (_NUM_PROCESSES.value or 1) > 1:
+        jax.distributed.initialize(
+            coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value
+        )
+    elif _DISTRIBUTED.value:
+        jax.distributed.initialize()
+
+
+def main(argv) -> int:
+    del argv
+    initialize_distributed()
+    from cfjax.train import loop
+
+    config = _CONFIG.value
+    scores = loop.train(config, _WORKDIR.value, progress=_PROGRESS.value)
+    if not scores:
+        return 0  # preempted: the checkpoint is saved, run again to resume
+    evaluated, _ = loop.evaluate(config, _WORKDIR.value, "best")
+    print("eval:", " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in evaluated.items()))
+    if _PLOTS.value and config.num_plots:
+        from cfjax.train import predict
+
+        for path in predict.plot_eval_examples(config, _WORKDIR.value, config.num_plots):
+            logging.info("wrote %s", path)
+            print("plot:", path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))
