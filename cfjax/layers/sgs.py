@@ -47,5 +47,6 @@ class SimilarityGuidedSampling(nn.Module):
         z = nn.Dense(self.embed_dim, dtype=self.dtype, name="fc2")(h)
         z = MaskedBatchNorm(dtype=self.dtype, name="norm")(z, train, mask)
         d = ops.similarity_distance(z.astype(jnp.promote_types(z.dtype, jnp.float32)), self.measure, mask)
+        self.sow("intermediates", "distance", d)  # for plots: ops.sgs.bin_assignment(d)
         out, out_mask = ops.similarity_guided_sampling(x, d, self.num_bins, self.kernel, mask)
         return out, out_mask, ops.active_bin_count(out_mask)

@@ -24,6 +24,7 @@ __all__ = [
     "MEASURES",
     "active_bin_count",
     "apply_in_length_bucket",
+    "bin_assignment",
     "bucket_index",
     "check_buckets",
     "length_buckets",
@@ -138,6 +139,23 @@ def similarity_guided_sampling(x, d, num_bins: int | None = None, kernel: str = 
     out_mask = jnp.take_along_axis(active, order, axis=1)
     out = jnp.take_along_axis(out, order.reshape(order.shape + (1,) * (x.ndim - 2)), axis=1)
     return zero_padded(out, out_mask), out_mask
+
+
+def bin_assignment(d, num_bins: int | None = None, mask=None):
+    """The bin each frame weighs most in (nearest centre): ``d [B, T] -> int32 [B, T]``, -1 where masked.
+
+    Bin indices are before compaction (bin ``b`` has centre ``2b + 1`` on the rescaled
+    distance of :func:`similarity_guided_sampling`).
+    """
+    check_rank("d", d, 2, "[B, T]")
+    nbins = d.shape[1] if num_bins is None else int(num_bins)
+    if mask is None:
+        mask = jnp.ones(d.shape, bool)
+    d = jnp.where(mask, d, 0)
+    d_max = jnp.max(d, axis=1, keepdims=True)
+    scaled = d / jnp.where(d_max > 0, d_max, 1) * (2 * nbins)
+    bins = jnp.clip(jnp.floor(scaled / 2), 0, nbins - 1).astype(jnp.int32)
+    return jnp.where(mask, bins, -1)
 
 
 def active_bin_count(mask):

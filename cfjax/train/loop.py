@@ -41,7 +41,7 @@ class Preempted(Exception):
 
 
 def _numeric(batch: dict) -> dict:
-    return {k: v for k, v in batch.items() if np.asarray(v).dtype.kind in "biuf"}
+    return {k: v for k, v in batch.items() if partitioning.is_numeric(v)}
 
 
 class Experiment:
@@ -127,7 +127,7 @@ class Experiment:
                 if "batch_stats" in state:
                     new["batch_stats"] = updates["batch_stats"]
                 grad_norm = optax.global_norm(grads)
-                finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+                finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.global_norm(new["params"]))
                 new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)  # keep the last good state
                 metrics = {**metrics, "grad_norm": grad_norm, "lr": schedule(step), "finite": finite}
                 return new, metrics
@@ -291,7 +291,8 @@ def _check_finite(step: int, metrics: dict, workdir: Path, last_saved: int | Non
         "no checkpoint was saved yet"
     )
     raise FloatingPointError(
-        f"training diverged: loss={loss} or the gradient is not finite at step {step}; the update was not applied "
+        f"training diverged: the loss ({loss}), gradient or updated parameters are not finite at step {step}; "
+        "the update was not applied "
         f"and nothing was saved. {where}. Lower schedule.base_lr or set optimizer.grad_clip_norm."
     )
 

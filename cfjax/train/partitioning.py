@@ -7,13 +7,17 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["batch_sharding", "host_to_global", "make_mesh", "param_shardings", "replicated"]
+__all__ = ["batch_sharding", "host_to_global", "is_numeric", "make_mesh", "param_shardings", "replicated"]
 
 MIN_SHARDED_SIZE = 2**16  # parameters smaller than this stay replicated on the model axis
 
 
 def make_mesh(config) -> jax.sharding.Mesh:
-    """``config.mesh`` (``data``, ``model`` sizes; ``data=-1``: the rest) -> a 2-D mesh over all devices."""
+    """``config.mesh`` (``data``, ``model`` sizes) -> a ``("data", "model")`` mesh.
+
+    ``data=-1`` uses every device not taken by ``model``; an explicit smaller size uses
+    the first ``data x model`` devices (e.g. ``data=1`` to compare with a single device).
+    """
     count = jax.device_count()
     model = int(config.model)
     data = int(config.data)
@@ -21,10 +25,13 @@ def make_mesh(config) -> jax.sharding.Mesh:
         raise ValueError(f"mesh.model: expected a divisor of the {count} devices, got {model}")
     if data == -1:
         data = count // model
-    if data * model != count:
-        raise ValueError(f"mesh: data x model = {data} x {model} must equal the {count} devices")
+    if data < 1 or data * model > count:
+        raise ValueError(f"mesh: data x model = {data} x {model} must be between 1 and the {count} devices")
+    if data * model < count and jax.process_count() > 1:
+        raise ValueError(f"mesh: with {jax.process_count()} processes the mesh must use all {count} devices")
     auto = jax.sharding.AxisType.Auto
-    return jax.make_mesh((data, model), ("data", "model"), axis_types=(auto, auto))
+    devices = jax.devices()[: data * model]
+    return jax.make_mesh((data, model), ("data", "model"), axis_types=(auto, auto), devices=devices)
 
 
 def replicated(mesh) -> NamedSharding:
@@ -49,6 +56,11 @@ def param_shardings(mesh, params):
     return jax.tree.map(pick, params)
 
 
+def is_numeric(value) -> bool:
+    """Whether ``value`` can go to a device (bool, int or float array); strings cannot."""
+    return np.asarray(value).dtype.kind in "biuf"
+
+
 def host_to_global(batch: dict, mesh) -> dict:
     """This process's numeric batch arrays -> global arrays split on ``data``.
 
@@ -58,9 +70,9 @@ def host_to_global(batch: dict, mesh) -> dict:
     sharding = batch_sharding(mesh)
     out = {}
     for key, value in batch.items():
-        value = np.asarray(value)
-        if value.dtype.kind not in "biuf":
+        if not is_numeric(value):
             continue
+        value = np.asarray(value)
         data = mesh.shape["data"]
         global_size = value.shape[0] * jax.process_count()
         if global_size % data:

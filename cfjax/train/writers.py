@@ -48,6 +48,8 @@ class MetricWriter:
             f.write(json.dumps(line) + "\n")
         if self._tb is not None:
             for key, value in scalars.items():
+                if not math.isfinite(float(value)):
+                    continue
                 self._tb.add_scalar(f"{split}/{key}", float(value), int(step))
             self._tb.flush()
 

@@ -257,3 +257,19 @@ class LengthBucketTest(chex.TestCase):
 
 if __name__ == "__main__":
     absltest.main()
+
+
+def test_bin_assignment_by_hand():
+    # 4 bins, distances rescaled by 8 / max = 2: scaled [0, 1.8, 4.2, 8, 6] -> bins 0, 0, 2, 3 (the max), 3.
+    d = jnp.array([[0.0, 0.9, 2.1, 4.0, 3.0]])
+    chex.assert_trees_all_equal(ops.sgs.bin_assignment(d, 4), jnp.array([[0, 0, 2, 3, 3]], jnp.int32))
+    mask = jnp.array([[True, True, True, False, True]])  # the max is masked: the max becomes 3.0
+    chex.assert_trees_all_equal(ops.sgs.bin_assignment(d, 4, mask), jnp.array([[0, 1, 2, -1, 3]], jnp.int32))
+
+
+def test_bin_assignment_is_the_heaviest_kernel_weight():
+    d = jax.random.uniform(jax.random.key(3), (2, 9))
+    bins = ops.sgs.bin_assignment(d, 9)
+    scaled = d / d.max(axis=1, keepdims=True) * 18
+    weights = jax.nn.relu(1 + 1e-6 - jnp.abs(scaled[:, None, :] - jnp.arange(1, 18, 2)[None, :, None]))
+    chex.assert_trees_all_equal(bins, jnp.argmax(weights, axis=1).astype(jnp.int32))

@@ -1,0 +1,187 @@
+"""A trained model on one video: predictions (JSON) and plots (PNG).
+
+- every task: the top classes; classification models also score sliding windows
+  over the whole video (class scores over time);
+- Coarse-Fine (``frame_detection``): per-frame scores and the Grid Pool's sampling
+  positions over the clip's frame strip;
+- SGS models: the frames of the central window grouped into their bins;
+- GCF-Net (``clip_set``): the gate of each clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from cfjax import ops
+from cfjax.analysis import plots
+from cfjax.data.pipeline import multi_view, normalize
+from cfjax.data.video import decode_video
+from cfjax.train.loop import Experiment, restore_state
+from cfjax.train.partitioning import is_numeric
+
+__all__ = ["plot_eval_examples", "predict_example", "predict_file", "write_prediction"]
+
+MAX_WINDOWS = 16
+
+
+def _forward(exp: Experiment):
+    if not hasattr(exp, "_predict_fn"):
+        def run(variables, batch):
+            outputs, _ = exp.task.forward(exp.model, variables, batch, train=False)
+            return outputs
+
+        exp._predict_fn = jax.jit(run)
+    return exp._predict_fn
+
+
+def _batch(example: dict) -> dict:
+    return {k: np.asarray(v)[None] for k, v in example.items() if is_numeric(v)}
+
+
+def _sgs_bins(exp: Experiment, variables, frames, mask) -> np.ndarray | None:
+    """The SGS bin of each frame of one clip ``[T, H, W, 3]`` (None without SGS)."""
+    if not exp.config.model.get("sgs"):
+        return None
+    _, state = exp.model.apply(variables, frames[None], train=False, mask=mask[None], mutable=["intermediates"])
+    leaves = [v for p, v in jax.tree_util.tree_leaves_with_path(state) if "distance" in jax.tree_util.keystr(p)]
+    if not leaves:
+        return None
+    distance = leaves[0][0] if isinstance(leaves[0], tuple) else leaves[0]
+    bins = np.asarray(ops.sgs.bin_assignment(distance))[0]  # per step at the SGS stage
+    steps = np.minimum(np.arange(frames.shape[0]) * bins.shape[0] // frames.shape[0], bins.shape[0] - 1)
+    return np.where(mask, bins[steps], -1)
+
+
+def _top(scores: np.ndarray, names, k: int = 5) -> list[dict]:
+    order = np.argsort(-scores)[:k]
+    return [{"class": names[i] if i < len(names) else str(i), "index": int(i), "score": float(scores[i])} for i in order]
+
+
+def _segments(frame_labels: np.ndarray) -> np.ndarray:
+    """Runs of frames where any class is present -> ``[S, 2]`` inclusive (start, end)."""
+    active = np.asarray(frame_labels).max(-1) > 0
+    edges = np.diff(np.concatenate([[0], active.astype(int), [0]]))
+    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1], axis=1)
+
+
+def predict_example(exp: Experiment, state, example: dict) -> dict:
+    """Runs the model of ``exp`` on a whole-video example (``frames [F, H, W, 3]`` uint8, + labels if any).
+
+    Returns a dict of numpy arrays / lists, task-dependent (see the module docstring);
+    ``frames`` holds the uint8 frames the plots show.
+    """
+    variables = jax.device_get(exp.variables(state))
+    names = exp.dataset.class_names
+    task = exp.config.task
+    transform = exp.eval_transform
+    transform = getattr(transform, "base", transform)
+    raw = dataclasses.replace(transform, normalise=False) if dataclasses.is_dataclass(transform) else transform
+    out: dict = {"task": task}
+    if task == "classification":
+        num_frames = int(np.shape(example["frames"])[0])
+        span = (transform.clip_length - 1) * transform.stride + 1
+        windows = int(np.clip(num_frames // max(span // 2, 1), 1, MAX_WINDOWS))
+        views = multi_view(
+            {"frames": example["frames"]}, transform.clip_length, transform.stride, num_clips=windows, num_crops=1,
+            crop_size=transform.crop_size, short_side=transform.short_side,
+        )
+        batch = _batch(normalize(views, transform.mean, transform.std))
+        logits = np.asarray(_forward(exp)(variables, batch)["logits"])[0]  # [W, K]
+        window_scores = np.asarray(jax.nn.softmax(logits, -1))
+        centres = views["frame_indices"][:, [0, -1]].mean(1)
+        out.update(window_scores=window_scores, window_centres=centres, scores=window_scores.mean(0))
+        middle = windows // 2
+        out["frames"] = views["frames"][middle]
+        bins = _sgs_bins(exp, variables, batch["frames"][0, middle], views["frame_mask"][middle])
+        if bins is not None:
+            out["bins"] = bins
+    else:
+        shown = raw(dict(example), np.random.default_rng(0))
+        batch = _batch(normalize(shown, transform.mean, transform.std))
+        outputs = {k: np.asarray(v)[0] for k, v in _forward(exp)(variables, batch).items()}
+        if task == "frame_detection":
+            frame_scores = 1 / (1 + np.exp(-outputs["logits"]))
+            out.update(frame_scores=frame_scores, scores=frame_scores.max(0), frames=shown["frames"],
+                       frame_indices=shown["frame_indices"])
+            if "grid" in outputs:
+                out["grid"] = outputs["grid"]
+            if "frame_labels" in shown:
+                out["frame_labels"] = shown["frame_labels"]
+        else:
+            out["scores"] = np.asarray(jax.nn.softmax(outputs["logits"], -1))
+            clips = shown["frames"]  # [N, L, H, W, 3]
+            out["frames"] = clips[:, clips.shape[1] // 2]
+            if "gates" in outputs:
+                out["gates"] = outputs["gates"]
+            if "relevant_clips" in shown:
+                out["relevant_clips"] = np.asarray(shown["relevant_clips"], bool)
+    out["top"] = _top(np.asarray(out["scores"]), names)
+    if "label" in example:
+        out["label"] = int(np.asarray(example["label"]))
+    return out
+
+
+def write_prediction(result: dict, out_dir, stem: str, class_names) -> list[Path]:
+    """Writes ``stem.json`` (top classes and the per-task arrays) and the PNGs; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    label = result.get("label")
+    title = f"{stem}: " + ", ".join(f"{t['class']} {t['score']:.2f}" for t in result["top"][:3])
+    if label is not None:
+        title += f" (true: {class_names[label] if label < len(class_names) else label})"
+    if "window_scores" in result:
+        paths.append(plots.plot_frame_scores(
+            result["window_scores"], out_dir / f"{stem}_scores.png", class_names=list(class_names) or None,
+            times=result["window_centres"], title=title,
+        ))
+    if "bins" in result:
+        paths.append(plots.plot_sgs_bins(result["frames"], result["bins"], out_dir / f"{stem}_sgs_bins.png", title=stem))
+    if "frame_scores" in result:
+        paths.append(plots.plot_frame_scores(
+            result["frame_scores"], out_dir / f"{stem}_scores.png", class_names=list(class_names) or None,
+            times=result["frame_indices"].astype(float), ground_truth=result.get("frame_labels"), title=title,
+        ))
+    if "grid" in result:
+        segments = _segments(result["frame_labels"]) if "frame_labels" in result else None
+        paths.append(plots.plot_grid_positions(
+            result["frames"], np.clip(result["grid"], 0, 1), out_dir / f"{stem}_grid.png", segments=segments, title=stem,
+        ))
+    if "gates" in result:
+        paths.append(plots.plot_clip_gates(
+            result["frames"], result["gates"], out_dir / f"{stem}_gates.png", relevant=result.get("relevant_clips"),
+            title=title,
+        ))
+    record = {
+        k: (v.tolist() if isinstance(v, np.ndarray) else v)
+        for k, v in result.items() if k not in ("frames",)
+    }
+    json_path = out_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(record, indent=1))
+    return [json_path, *paths]
+
+
+def plot_eval_examples(config, workdir, count: int, checkpoint: str | int = "best") -> list[Path]:
+    """Predictions of the first ``count`` evaluation videos, written to ``workdir/plots``."""
+    exp = Experiment(config, workdir)
+    state, _ = restore_state(exp, checkpoint)
+    source = exp.dataset.source(config.data.eval_split)
+    paths = []
+    for i in range(min(count, len(source))):
+        result = predict_example(exp, state, dict(source[i]))
+        paths += write_prediction(result, Path(workdir) / "plots", f"eval_{i:03d}", exp.dataset.class_names)
+    return paths
+
+
+def predict_file(config, workdir, video, out_dir=None, checkpoint: str | int = "best", fps: float | None = None):
+    """Decodes ``video`` (any FFmpeg format) and writes its predictions to ``out_dir`` (default ``workdir/predict``)."""
+    frames, _ = decode_video(video, fps=fps)
+    exp = Experiment(config, workdir)
+    state, _ = restore_state(exp, checkpoint)
+    result = predict_example(exp, state, {"frames": frames})
+    return write_prediction(result, out_dir or Path(workdir) / "predict", Path(video).stem, exp.dataset.class_names)

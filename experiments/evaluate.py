@@ -1,0 +1,36 @@
+"""Evaluates a trained config with its full protocol (e.g. 10 x 3 views).
+
+    python -m experiments.evaluate --config configs/NAME.py[:variant] --workdir DIR \
+        [--checkpoint best|latest|STEP] [--split test]
+
+Writes ``DIR/eval_<split>.json`` (metrics and the step) and ``DIR/eval_<split>_per_class.csv``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, latest or a step number")
+_SPLIT = flags.DEFINE_string("split", None, "data split (default: config.data.eval_split)")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv) -> int:
+    del argv
+    from cfjax.train import loop
+
+    checkpoint = _CHECKPOINT.value
+    checkpoint = int(checkpoint) if checkpoint.isdigit() else checkpoint
+    scores, _ = loop.evaluate(_CONFIG.value, _WORKDIR.value, checkpoint, _SPLIT.value)
+    for key, value in scores.items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))

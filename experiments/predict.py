@@ -1,0 +1,38 @@
+"""Runs a trained config on one video file: predictions (JSON) and plots (PNG).
+
+    python -m experiments.predict --config configs/NAME.py[:variant] --workdir DIR --video FILE \
+        [--out DIR/predict] [--checkpoint best|latest|STEP] [--fps F]
+
+Plots: class scores over time; Coarse-Fine: Grid Pool positions over the frame strip;
+SGS models: frames grouped into bins; GCF-Net: the gate of each clip.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
+_VIDEO = flags.DEFINE_string("video", None, "a video file (any format FFmpeg reads)")
+_OUT = flags.DEFINE_string("out", None, "output directory (default: WORKDIR/predict)")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, latest or a step number")
+_FPS = flags.DEFINE_float("fps", None, "decode at this frame rate (default: the file's)")
+flags.mark_flags_as_required(["config", "workdir", "video"])
+
+
+def main(argv) -> int:
+    del argv
+    from cfjax.train import predict
+
+    checkpoint = _CHECKPOINT.value
+    checkpoint = int(checkpoint) if checkpoint.isdigit() else checkpoint
+    for path in predict.predict_file(_CONFIG.value, _WORKDIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))
