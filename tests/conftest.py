@@ -19,3 +19,10 @@ hypothesis.settings.register_profile(
     "cfjax", max_examples=15, deadline=None, derandomize=True, print_blob=True
 )
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cfjax"))
+
+# Identical programs (the trainer tests build the same tiny model many times) compile once
+# per session: XLA's persistent cache in a per-session temporary directory.
+import tempfile  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="cfjax_xla_cache_"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)

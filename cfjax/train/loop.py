@@ -52,6 +52,12 @@ class Experiment:
         self.workdir = Path(workdir)
         self.task = get_task(config)
         self.mesh = partitioning.make_mesh(config.mesh)
+        for name in ("batch_size", "eval_batch_size"):
+            if config[name] % self.mesh.shape["data"]:
+                raise ValueError(
+                    f"{name}: {config[name]} does not split over the mesh's {self.mesh.shape['data']} data devices; "
+                    "use a multiple (or set mesh.data)"
+                )
         self.dataset = load_dataset(config)
         model_config = config.model.to_dict()
         if config.dtype != "float32":
@@ -126,8 +132,8 @@ class Experiment:
                 new = {"step": step + 1, "params": optax.apply_updates(state["params"], deltas), "opt_state": opt_state}
                 if "batch_stats" in state:
                     new["batch_stats"] = updates["batch_stats"]
-                grad_norm = optax.global_norm(grads)
-                finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.global_norm(new["params"]))
+                grad_norm = optax.tree_utils.tree_l2_norm(grads)
+                finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree_utils.tree_l2_norm(new["params"]))
                 new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)  # keep the last good state
                 metrics = {**metrics, "grad_norm": grad_norm, "lr": schedule(step), "finite": finite}
                 return new, metrics

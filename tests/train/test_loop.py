@@ -1,0 +1,182 @@
+"""The training loop: resume == uninterrupted, 8 devices == 1, 2 processes == 1, guards and errors."""
+
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from cfjax.train import loop
+from cfjax.train.data import load_dataset
+from cfjax.train.writers import read_metrics
+from tests.train import tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data")
+    load_dataset(config(path))  # build the synthetic dataset once
+    return path
+
+
+def config(data_dir, **changes):
+    c = tiny_config.get_config()
+    c.data.data_dir = str(data_dir)
+    for key, value in changes.items():
+        target = c
+        *parents, leaf = key.split(".")
+        for p in parents:
+            target = target[p]
+        target[leaf] = value
+    return c
+
+
+def final_params(cfg, workdir):
+    exp = loop.Experiment(cfg, workdir)
+    state, step = loop.restore_state(exp, "latest")
+    return jax.device_get(state["params"]), step
+
+
+def losses(workdir):
+    by_step = {}
+    for line in read_metrics(workdir, "train"):
+        by_step[line["step"]] = line["loss"]  # a resumed run rewrites its steps; the last one counts
+    return [by_step[s] for s in sorted(by_step)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data_dir, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    cfg = config(data_dir)
+    scores = loop.train(cfg, workdir, progress=False)
+    return cfg, workdir, scores
+
+
+def test_train_writes_metrics_checkpoints_and_run_info(uninterrupted):
+    cfg, workdir, scores = uninterrupted
+    assert set(scores) >= {"top1", "top5", "num_examples"} and scores["num_examples"] == 4
+    assert len(losses(workdir)) == 4 and all(math.isfinite(v) for v in losses(workdir))
+    assert (workdir / "config.json").exists() and (workdir / "git_revision.txt").read_text().strip()
+    assert list((workdir / "tensorboard").iterdir()), "no TensorBoard event file"
+    assert final_params(cfg, workdir)[1] == 4
+    assert read_metrics(workdir, "eval")[-1]["top1"] == scores["top1"]
+
+
+def test_crash_and_resume_equals_uninterrupted(uninterrupted, tmp_path):
+    cfg, reference, _ = uninterrupted
+
+    def crash(step, metrics):
+        if step == 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        loop.train(cfg, tmp_path, hooks=[crash], progress=False)
+    assert final_params(cfg, tmp_path)[1] == 2  # the periodic checkpoint before the crash
+    loop.train(cfg, tmp_path, progress=False)
+    chex.assert_trees_all_close(final_params(cfg, tmp_path)[0], final_params(cfg, reference)[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(losses(tmp_path), losses(reference), rtol=1e-6)
+
+
+def test_sigterm_saves_then_resumes(uninterrupted, tmp_path):
+    cfg, reference, _ = uninterrupted
+
+    def preempt(step, metrics):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    assert loop.train(cfg, tmp_path, hooks=[preempt], progress=False) == {}
+    assert final_params(cfg, tmp_path)[1] == 3  # saved at the preemption, not only every 2 steps
+    loop.train(cfg, tmp_path, progress=False)
+    chex.assert_trees_all_close(final_params(cfg, tmp_path)[0], final_params(cfg, reference)[0], rtol=1e-6, atol=1e-7)
+
+
+def test_eight_devices_match_one(data_dir, tmp_path):
+    assert jax.device_count() == 8
+    # Dropout on: the same masks must be drawn whatever the sharding.
+    runs = {}
+    for devices in (8, 1):
+        cfg = config(data_dir, **{"mesh.data": devices, "model.dropout_rate": 0.5, "schedule.base_lr": 0.01})
+        loop.train(cfg, tmp_path / str(devices), progress=False)
+        runs[devices] = (losses(tmp_path / str(devices)), final_params(cfg, tmp_path / str(devices))[0])
+    # Before any update the losses agree to float32 rounding; after a few updates, reduction-order
+    # differences (~1e-7) grow through BatchNorm on a tiny batch, so the tolerance widens.
+    np.testing.assert_allclose(runs[8][0][:2], runs[1][0][:2], rtol=1e-6)
+    np.testing.assert_allclose(runs[8][0], runs[1][0], rtol=2e-3)
+    chex.assert_trees_all_close(runs[8][1], runs[1][1], rtol=2e-3, atol=2e-4)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
+    # lr becomes inf after half the steps: the update at step 3 is not finite.
+    cfg = config(data_dir, **{"schedule.name": "multistep", "schedule.boundaries": (0.5,),
+                              "schedule.decay_factor": float("inf"), "checkpoint_every_steps": 1})
+    with pytest.raises(FloatingPointError, match=r"not finite at step (\d).*last good checkpoint is step (\d)") as e:
+        loop.train(cfg, tmp_path, progress=False)
+    bad, good = (int(g) for g in re.search(r"step (\d).*step (\d)", str(e.value)).groups())
+    params, step = final_params(cfg, tmp_path)
+    assert bad == good + 1 == step + 1 and step >= 1
+    assert all(np.isfinite(p).all() for p in jax.tree.leaves(params))
+
+
+def test_missing_real_dataset_names_the_fix(tmp_path):
+    cfg = config(tmp_path)
+    cfg.data.dataset, cfg.data.config, cfg.data.builder_kwargs = "cfjax_ucf101", "split1", {}
+    with pytest.raises(FileNotFoundError, match=r"cfjax_ucf101/split1 is not prepared.*experiments.prepare_data"):
+        load_dataset(cfg)
+
+
+def test_mistyped_config_key_fails_with_a_suggestion(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.train", "--config", "tests/train/tiny_config.py",
+         f"--workdir={tmp_path}", "--config.batch_sise=4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode != 0
+    assert "batch_sise" in result.stderr and "batch_size" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one(data_dir, tmp_path):
+    common = [sys.executable, "-m", "experiments.train", "--config", "tests/train/tiny_config.py",
+              f"--config.data.data_dir={data_dir}", "--noprogress", "--noplots"]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            common + [f"--workdir={tmp_path / 'two'}", f"--coordinator_address=localhost:{port}",
+                      "--num_processes=2", f"--process_id={i}"],
+            cwd=ROOT, env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for i in range(2)
+    ]
+    one = subprocess.Popen(
+        common + [f"--workdir={tmp_path / 'one'}"], cwd=ROOT,
+        env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    for p in (*procs, one):
+        out, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, out[-3000:]
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=2e-5)
+    two, one_eval = read_metrics(tmp_path / "two", "eval")[-1], read_metrics(tmp_path / "one", "eval")[-1]
+    assert two["top1"] == one_eval["top1"]
