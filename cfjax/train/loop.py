@@ -34,6 +34,7 @@ from cfjax.train.writers import MetricWriter, Progress
 __all__ = ["Experiment", "evaluate", "train"]
 
 log = logging.getLogger("cfjax.train")
+_norm = getattr(optax.tree_utils, "tree_norm", None) or optax.tree_utils.tree_l2_norm  # renamed in optax 0.2.5
 
 
 class Preempted(Exception):
@@ -132,8 +133,8 @@ class Experiment:
                 new = {"step": step + 1, "params": optax.apply_updates(state["params"], deltas), "opt_state": opt_state}
                 if "batch_stats" in state:
                     new["batch_stats"] = updates["batch_stats"]
-                grad_norm = optax.tree_utils.tree_l2_norm(grads)
-                finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree_utils.tree_l2_norm(new["params"]))
+                grad_norm = _norm(grads)
+                finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(_norm(new["params"]))
                 new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)  # keep the last good state
                 metrics = {**metrics, "grad_norm": grad_norm, "lr": schedule(step), "finite": finite}
                 return new, metrics
