@@ -1,7 +1,6 @@
 r"""ATFR: R(2+1)D-50 + SGS after res2 on Mini-Kinetics (Fayyaz et al., CVPR 2021).
 
-    python -m experiments.train --config configs/atfr_r2plus1d50_minikinetics.py[:synthetic|:smoke] --workdir DIR \
-        [--config.model.sgs=None]   # the R(2+1)D-50 baseline without SGS
+    python -m experiments.train --config configs/atfr_r2plus1d50_minikinetics.py[:synthetic|:smoke] --workdir DIR
 
 Specified: R(2+1)D is one of the paper's backbones (DESIGN.md); SGS after res2, before its
 last ReLU, with the official defaults (linear kernel, distance to the clip mean, B = T

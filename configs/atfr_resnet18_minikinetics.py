@@ -1,7 +1,6 @@
 r"""ATFR: the SGS paper's modified 3DResNet-18 + SGS after res2 on Mini-Kinetics (Fayyaz et al., CVPR 2021).
 
-    python -m experiments.train --config configs/atfr_resnet18_minikinetics.py[:synthetic|:smoke] --workdir DIR \
-        [--config.model.sgs=None]   # the 3DResNet-18 baseline without SGS
+    python -m experiments.train --config configs/atfr_resnet18_minikinetics.py[:synthetic|:smoke] --workdir DIR
 
 "3DResNet-18 + ATFR" in the paper is its modified 3DResNet-18 (Table A.1): conv1 5x7x7 to
 8 channels, 1x3x3 max pool, bottleneck blocks with temporal kernels only in res2 and res5,

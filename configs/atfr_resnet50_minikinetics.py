@@ -1,7 +1,6 @@
 r"""ATFR: 3DResNet-50 + SGS after res2 on Mini-Kinetics (Fayyaz et al., CVPR 2021).
 
-    python -m experiments.train --config configs/atfr_resnet50_minikinetics.py[:synthetic|:smoke] --workdir DIR \
-        [--config.model.sgs=None]   # the 3DResNet-50 baseline without SGS
+    python -m experiments.train --config configs/atfr_resnet50_minikinetics.py[:synthetic|:smoke] --workdir DIR
 
 Specified: SGS after res2, before its last ReLU, with the official defaults (linear kernel,
 distance to the clip mean, B = T bins, L = 8); Mini-Kinetics-200 = ``cfjax_kinetics`` /

@@ -1,7 +1,6 @@
 r"""ATFR: X3D-XL + Similarity Guided Sampling on Kinetics-400 (Fayyaz et al., CVPR 2021).
 
-    python -m experiments.train --config configs/atfr_x3d_xl_kinetics400.py[:synthetic|:smoke] --workdir DIR \
-        [--config.model.sgs=None]   # the X3D-XL baseline without SGS
+    python -m experiments.train --config configs/atfr_x3d_xl_kinetics400.py[:synthetic|:smoke] --workdir DIR
 
 Specified by the papers (the SGS paper trains each backbone with its original recipe;
 DESIGN.md's X3D facts): X3D-XL (``x3d_xl``); data ``cfjax_kinetics`` / ``k400`` (400
