@@ -108,7 +108,7 @@ def synthetic_classification(c, variant: str, *, clip_length: int, stride: int, 
                              batch: int, lr: float) -> None:
     """Classification on the synthetic motion classes (``redundancy``: static stretches).
 
-    Training: one clip, short side in ``[crop, crop + crop / 4]``, random crop and flip;
+    Training: one clip, short side in ``[crop, crop + crop / 4]``, random crop (no flip: see ``synthetic_data``);
     evaluation: the centred clip at short side ``crop`` (smoke: 2 clips x 3 crops, the
     full-scale multi-view path).
     """

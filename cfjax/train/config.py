@@ -104,8 +104,13 @@ def check_variant(arg) -> str | None:
 
 
 def synthetic_data(config: ml_collections.ConfigDict, kind: str, smoke: bool, **sizes) -> None:
-    """Points ``config.data`` at the synthetic suite of ``kind`` (small sizes for ``smoke``)."""
+    """Points ``config.data`` at the synthetic suite of ``kind`` (small sizes for ``smoke``).
+
+    Also turns horizontal flips off: the synthetic classes are motions, and a flip turns
+    "move right" into "move left" (and clockwise into counter-clockwise) without changing the label.
+    """
     config.data.dataset = "cfjax_synthetic"
+    config.input.flip = False
     config.data.config = kind
     kwargs = dict(sizes)
     if smoke:

@@ -58,11 +58,9 @@ class Dataset:
 
 
 def _num_classes(builder) -> int:
+    """Classes of a dataset without a ClassLabel: the width of its ``frame_labels`` (else 0)."""
     features = builder.info.features
-    for key in ("frame_labels",):
-        if key in features:
-            return int(features[key].shape[-1])
-    return 0
+    return int(features["frame_labels"].shape[-1]) if "frame_labels" in features else 0
 
 
 def _local_batch(global_batch: int, name: str) -> int:

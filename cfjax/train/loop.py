@@ -37,10 +37,6 @@ log = logging.getLogger("cfjax.train")
 _norm = getattr(optax.tree_utils, "tree_norm", None) or optax.tree_utils.tree_l2_norm  # renamed in optax 0.2.5
 
 
-class Preempted(Exception):
-    """Raised internally when SIGTERM arrives; the loop saves and returns."""
-
-
 def _numeric(batch: dict) -> dict:
     return {k: v for k, v in batch.items() if partitioning.is_numeric(v)}
 

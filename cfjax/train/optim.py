@@ -37,7 +37,10 @@ def make_schedule(config, total_steps: int) -> optax.Schedule:
         fractions = tuple(float(b) for b in config.boundaries)
         if any(not 0 < b < 1 for b in fractions) or list(fractions) != sorted(fractions):
             raise ValueError(f"schedule.boundaries: expected increasing fractions in (0, 1), got {fractions}")
-        steps = {max(int(round(b * total_steps)) - warmup, 1): float(config.decay_factor) for b in fractions}
+        steps = {}
+        for b in fractions:  # boundaries that round to the same step decay twice there
+            step = max(int(round(b * total_steps)) - warmup, 1)
+            steps[step] = steps.get(step, 1.0) * float(config.decay_factor)
         main = optax.piecewise_constant_schedule(base, steps)
     else:
         main = optax.constant_schedule(base)

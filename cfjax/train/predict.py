@@ -51,8 +51,7 @@ def _sgs_bins(exp: Experiment, variables, frames, mask) -> np.ndarray | None:
     leaves = [v for p, v in jax.tree_util.tree_leaves_with_path(state) if "distance" in jax.tree_util.keystr(p)]
     if not leaves:
         return None
-    distance = leaves[0][0] if isinstance(leaves[0], tuple) else leaves[0]
-    bins = np.asarray(ops.sgs.bin_assignment(distance))[0]  # per step at the SGS stage
+    bins = np.asarray(ops.sgs.bin_assignment(leaves[0]))[0]  # per step at the SGS stage
     steps = np.minimum(np.arange(frames.shape[0]) * bins.shape[0] // frames.shape[0], bins.shape[0] - 1)
     return np.where(mask, bins[steps], -1)
 
@@ -80,7 +79,7 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
     task = exp.config.task
     transform = exp.eval_transform
     transform = getattr(transform, "base", transform)
-    raw = dataclasses.replace(transform, normalise=False) if dataclasses.is_dataclass(transform) else transform
+    raw = dataclasses.replace(transform, normalise=False)  # the frames the plots show
     out: dict = {"task": task}
     if task == "classification":
         num_frames = int(np.shape(example["frames"])[0])

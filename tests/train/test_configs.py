@@ -62,3 +62,10 @@ def test_smoke_trains_and_evaluates(name, data_dir, tmp_path):
     evaluated, table = loop.evaluate(c, tmp_path, "best")
     assert evaluated[task.best_metric] == pytest.approx(scores[task.best_metric])
     assert (tmp_path / f"eval_{c.data.eval_split}.json").exists() and table["class"]
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_synthetic_variants_never_flip(name):
+    # A flip turns the synthetic "move right" into "move left" under the same label.
+    for variant in ("synthetic", "smoke"):
+        assert load(name, variant).input.flip is False

@@ -87,3 +87,8 @@ def test_lr_multiplier_errors():
     assert lr_multipliers(PARAMS, (("bn/", 3.0), ("bias", 2.0)))["bn"]["bias"] == 3.0  # first match wins
     with pytest.raises(ValueError, match="optimizer.name"):
         make_optimizer(ml_collections.ConfigDict({**optimizer_config().to_dict(), "name": "lamb"}), optax.constant_schedule(1.0), PARAMS)
+
+
+def test_multistep_boundaries_on_one_step_both_decay():
+    lr = make_schedule(schedule_config(name="multistep", base_lr=1.0, boundaries=(0.5, 0.55)), total_steps=4)
+    assert float(lr(3)) == pytest.approx(0.01)
