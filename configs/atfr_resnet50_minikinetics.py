@@ -2,6 +2,9 @@ r"""ATFR: 3DResNet-50 + SGS after res2 on Mini-Kinetics (Fayyaz et al., CVPR 202
 
     python -m experiments.train --config configs/atfr_resnet50_minikinetics.py[:synthetic|:smoke] --workdir DIR
 
+The 3DResNet-50 baseline without SGS is this file with ``model.sgs = None`` (a ConfigDict field cannot
+be set to None from the command line).
+
 Specified: SGS after res2, before its last ReLU, with the official defaults (linear kernel,
 distance to the clip mean, B = T bins, L = 8); Mini-Kinetics-200 = ``cfjax_kinetics`` /
 ``mini200`` (200 classes); the paper's claim: 40.8 -> 23.4 GFLOPs at equal accuracy

@@ -2,6 +2,9 @@ r"""ATFR: X3D-S + Similarity Guided Sampling on Kinetics-400 (Fayyaz et al., CVP
 
     python -m experiments.train --config configs/atfr_x3d_s_kinetics400.py[:synthetic|:smoke] --workdir DIR
 
+The X3D-S baseline without SGS is this file with ``model.sgs = None`` (a ConfigDict field cannot
+be set to None from the command line).
+
 Specified by the papers (the SGS paper trains each backbone with its original recipe;
 DESIGN.md's X3D facts): X3D-S (``x3d_s``); data ``cfjax_kinetics`` / ``k400`` (400 classes);
 SGS after res2, before its last ReLU, with the official defaults (linear kernel, distance to
@@ -18,7 +21,7 @@ Assumed: 4 SGS length buckets (a cfjax speed knob: the padded length after SGS i
 to T/4, T/2, 3T/4 or T and masked, which changes no output); warm-up steps from the usual
 training-set size in ``common.DATASETS``. The recipe is ``common.atfr_x3d``.
 
-``:synthetic``: a small X3D (width factor 0.5, depth factor 1.0, 8 x 32 x 32 clips) + SGS on the synthetic
+``:synthetic``: a small X3D (width factor 1.0, depth factor 1.0) + SGS on the synthetic
 motion classes, whose clips hold the object static for a random fraction of the time
 (``redundancy``); ``:smoke``: a few steps of a tiny one. Both are the same for every X3D
 size and dataset.

@@ -25,13 +25,13 @@ weights and precomputes the fine features (``fine_mode="precomputed"``); the tra
 has no pretrained-weights key yet and its frame-detection task feeds the fine view, so
 this config trains end to end (``fine_mode="end_to_end"``) from scratch.
 
-``:synthetic``: a small Coarse-Fine network (X3D width 1.0, one block per stage) on the
+``:synthetic``: a small Coarse-Fine network (X3D width 0.5, one block per stage) on the
 synthetic Charades-like videos (96 frames, 1..3 overlapping segments of 8 classes);
 ``:smoke``: a few steps of a tiny one.
 """
 
-from configs import common
 from cfjax.train.config import base_config, check_variant
+from configs import common
 
 
 def get_config(arg=None):
@@ -39,8 +39,15 @@ def get_config(arg=None):
     c = base_config()
     c.task = "frame_detection"
     classes = common.set_dataset(c, "charades")
-    c.model = {"name": "coarse_fine", "num_classes": classes, "width_factor": 2.0, "depth_factor": 2.2,
-               "reduction": 4, "fine_mode": "end_to_end", "dropout_rate": 0.5}
+    c.model = {
+        "name": "coarse_fine",
+        "num_classes": classes,
+        "width_factor": 2.0,
+        "depth_factor": 2.2,
+        "reduction": 4,
+        "fine_mode": "end_to_end",
+        "dropout_rate": 0.5,
+    }
     c.input.sampling = "coarse_fine"
     c.input.clip_length, c.input.stride = 64, 10
     c.input.fine_length, c.input.fine_stride = 128, 10
@@ -58,13 +65,27 @@ def get_config(arg=None):
 
     # depth_factor 0.2 rounds every stage of X3D's (1, 2, 5, 3) up to one block.
     if variant == "synthetic":
-        c.model = {"name": "coarse_fine", "num_classes": common.SYNTHETIC_CLASSES, "width_factor": 1.0,
-                   "depth_factor": 0.2, "reduction": 4, "head_width": 128, "dropout_rate": 0.2}
-        common.synthetic_frame_detection(c, variant, clip_length=32, stride=2, fine_length=48, fine_stride=2,
-                                         crop=48, steps=300, batch=8, lr=0.05)
+        c.model = {
+            "name": "coarse_fine",
+            "num_classes": common.SYNTHETIC_CLASSES,
+            "width_factor": 0.5,
+            "depth_factor": 0.2,
+            "reduction": 4,
+            "head_width": 128,
+            "dropout_rate": 0.2,
+        }
+        common.synthetic_frame_detection(c, variant, clip_length=16, stride=4, fine_length=24, fine_stride=4, crop=32)
+        common.synthetic_schedule(c, steps=200, batch=8, lr=1e-3)  # fusion x10: 1e-2
     else:
-        c.model = {"name": "coarse_fine", "num_classes": common.SYNTHETIC_CLASSES, "width_factor": 0.5,
-                   "depth_factor": 0.2, "reduction": 4, "head_width": 16, "dropout_rate": 0.2}
-        common.synthetic_frame_detection(c, variant, clip_length=8, stride=4, fine_length=12, fine_stride=8,
-                                         crop=32, steps=3, batch=common.SMOKE_BATCH, lr=0.05)
+        c.model = {
+            "name": "coarse_fine",
+            "num_classes": common.SYNTHETIC_CLASSES,
+            "width_factor": 0.5,
+            "depth_factor": 0.2,
+            "reduction": 4,
+            "head_width": 16,
+            "dropout_rate": 0.2,
+        }
+        common.synthetic_frame_detection(c, variant, clip_length=8, stride=4, fine_length=12, fine_stride=8, crop=32)
+        common.smoke(c)
     return c

@@ -36,10 +36,12 @@ __all__ = [
     "epochs_to_steps",
     "gcf",
     "set_dataset",
+    "small_resnet",
     "smoke",
     "synthetic_classification",
     "synthetic_clip_set",
     "synthetic_frame_detection",
+    "synthetic_schedule",
 ]
 
 # name: (builder, builder config, classes, training examples). The sizes turn epochs into
@@ -54,21 +56,22 @@ DATASETS = {
     "charades": ("cfjax_charades", "default", 157, 7_985),
 }
 
-# X3D inputs (X3D paper, PySlowFast recipes): frames, stride, train crop, train short-side
-# jitter, test crop (= test short side). Test crops follow DESIGN's X3D table (XL: 356).
+# X3D inputs: frames, stride, crop (train and test: the spatial size of DESIGN.md's X3D table
+# and of the registry's reference inputs), training short-side jitter (PySlowFast's X3D
+# recipes: [8/7, 10/7] x crop; XL's range follows the same rule).
 X3D_INPUTS = {
-    "xs": (4, 12, 160, (182, 228), 160),
-    "s": (13, 6, 160, (182, 228), 160),
-    "m": (16, 5, 224, (256, 320), 224),
-    "l": (16, 5, 312, (356, 446), 356),
-    "xl": (16, 5, 312, (356, 446), 356),
+    "xs": (4, 12, 160, (182, 228)),
+    "s": (13, 6, 160, (182, 228)),
+    "m": (16, 5, 224, (256, 320)),
+    "l": (16, 5, 312, (356, 446)),
+    "xl": (16, 5, 356, (407, 509)),
 }
 
 # Synthetic dataset sizes per kind (shared by every config of that kind).
 SYNTHETIC_SIZES = {
-    "classification": dict(num_frames=32, num_train=512, num_test=128),
-    "temporal_detection": dict(num_train=256, num_test=64),  # 96 frames (the builder's default)
-    "clip_set": dict(num_train=384, num_test=96),  # 8 clips x 8 frames (the builder's default)
+    "classification": {"num_frames": 32, "num_train": 512, "num_test": 128},
+    "temporal_detection": {"num_train": 256, "num_test": 64},  # 96 frames (the builder's default)
+    "clip_set": {"num_train": 384, "num_test": 96},  # 8 clips x 8 frames (the builder's default)
 }
 SYNTHETIC_CLASSES = 8
 SMOKE_BATCH = 8
@@ -88,75 +91,73 @@ def epochs_to_steps(dataset: str, epochs: float, batch_size: int) -> int:
     return int(epochs * DATASETS[dataset][3] // batch_size)
 
 
-def _schedule(c, *, steps, batch, eval_batch, lr, warmup, log_every, eval_every, checkpoint_every):
+def synthetic_schedule(
+    c: ml_collections.ConfigDict, *, steps: int, batch: int, lr: float = 2e-3, eval_batch: int = 16
+) -> None:
+    """A synthetic run: ``steps`` of ``batch`` clips with AdamW (weight decay 1e-4), 5 % linear
+    warm-up then cosine from ``lr``; the whole test split evaluated halfway and at the end;
+    four checkpoints. AdamW rather than the papers' SGD: at batch 8 and a few hundred steps
+    it needs no per-model learning-rate search (``lr_multipliers`` are kept)."""
+    c.optimizer.name, c.optimizer.weight_decay = "adamw", 1e-4
     c.batch_size, c.eval_batch_size = batch, eval_batch
-    c.total_steps, c.schedule.warmup_steps, c.schedule.base_lr = steps, warmup, lr
-    c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = log_every, eval_every, checkpoint_every
+    c.total_steps, c.schedule.warmup_steps, c.schedule.base_lr = steps, steps // 20, lr
+    c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 10, steps // 2, steps // 4
+    c.max_eval_batches = 0
 
 
 def smoke(c: ml_collections.ConfigDict) -> None:
-    """The smoke schedule: 3 steps of batch 8, one evaluation batch at the end, one plot."""
-    _schedule(c, steps=3, batch=SMOKE_BATCH, eval_batch=SMOKE_BATCH, lr=c.schedule.base_lr, warmup=1,
-              log_every=1, eval_every=0, checkpoint_every=1000)  # only the final checkpoint
+    """A smoke run: 3 steps of batch 8 at lr 0.01, one evaluation batch at the end, one plot,
+    only the final checkpoint."""
+    c.batch_size, c.eval_batch_size = SMOKE_BATCH, SMOKE_BATCH
+    c.total_steps, c.schedule.warmup_steps, c.schedule.base_lr = 3, 1, 0.01
+    c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 1, 0, 1000
     c.max_eval_batches, c.num_plots = 1, 1
 
 
 # ------------------------------------------------------------------------- per-task variants
 
 
-def synthetic_classification(c, variant: str, *, clip_length: int, stride: int, crop: int, steps: int,
-                             batch: int, lr: float) -> None:
-    """Classification on the synthetic motion classes (``redundancy``: static stretches).
+def _train_input(c, crop: int) -> None:
+    c.input.crop_size, c.input.scale_range = crop, (crop, crop + crop // 4)
 
-    Training: one clip, short side in ``[crop, crop + crop / 4]``, random crop (no flip: see ``synthetic_data``);
-    evaluation: the centred clip at short side ``crop`` (smoke: 2 clips x 3 crops, the
-    full-scale multi-view path).
-    """
+
+def synthetic_classification(c, variant: str, *, clip_length: int, stride: int, crop: int) -> None:
+    """Data and inputs of classification on the synthetic motion classes (``redundancy``:
+    static stretches). Training: one clip, short side in ``[crop, 1.25 crop]``, random crop
+    (no flip, for every synthetic task: it would swap left / right and the two circle
+    directions); evaluation: the centred clip at short side ``crop``, or for ``smoke`` 2 clips x
+    3 crops (the full-scale multi-view path)."""
     synthetic_data(c, "classification", variant == "smoke", **SYNTHETIC_SIZES["classification"])
     c.input.sampling, c.input.clip_length, c.input.stride = "clip", clip_length, stride
-    c.input.crop_size, c.input.scale_range = crop, (crop, crop + crop // 4)
-    c.eval_input = {"sampling": "clip", "num_clips": 1, "num_crops": 1, "short_side": crop}
-    _schedule(c, steps=steps, batch=batch, eval_batch=32, lr=lr, warmup=steps // 20,
-              log_every=10, eval_every=steps // 2, checkpoint_every=steps // 4)
-    c.max_eval_batches = 0
+    _train_input(c, crop)
     if variant == "smoke":
         c.eval_input = {"sampling": "multi_view", "num_clips": 2, "num_crops": 3, "short_side": crop}
-        smoke(c)
+    else:
+        c.eval_input = {"sampling": "clip", "num_clips": 1, "num_crops": 1, "short_side": crop}
 
 
-def synthetic_frame_detection(c, variant: str, *, clip_length: int, stride: int, fine_length: int,
-                              fine_stride: int, crop: int, steps: int, batch: int, lr: float) -> None:
-    """Per-frame detection on the synthetic Charades-like videos (96 frames, 1..3 segments)."""
+def synthetic_frame_detection(
+    c, variant: str, *, clip_length: int, stride: int, fine_length: int, fine_stride: int, crop: int
+) -> None:
+    """Data and inputs of per-frame detection on the synthetic Charades-like videos (96 frames,
+    1..3 overlapping segments): a coarse clip plus the fine view of the whole video."""
     synthetic_data(c, "temporal_detection", variant == "smoke", **SYNTHETIC_SIZES["temporal_detection"])
     c.input.sampling = "coarse_fine"
     c.input.clip_length, c.input.stride = clip_length, stride
     c.input.fine_length, c.input.fine_stride = fine_length, fine_stride
-    c.input.crop_size, c.input.scale_range = crop, (crop, crop + crop // 4)
+    _train_input(c, crop)
     c.eval_input = {"sampling": "coarse_fine", "num_clips": 1, "num_crops": 1, "short_side": crop}
-    _schedule(c, steps=steps, batch=batch, eval_batch=16, lr=lr, warmup=steps // 20,
-              log_every=10, eval_every=steps // 2, checkpoint_every=steps // 4)
-    c.max_eval_batches = 0
-    if variant == "smoke":
-        smoke(c)
 
 
-def synthetic_clip_set(c, variant: str, *, clip_length: int, stride: int, crop: int, steps: int,
-                       batch: int, lr: float) -> None:
-    """Clip-set classification on the synthetic videos of 8 clips, the action in 1..3 of them.
-
-    The model sees all 8 clips (``num_clips`` must equal the data's, whose
-    ``relevant_clips`` score the gates), ``clip_length`` frames of each.
-    """
+def synthetic_clip_set(c, variant: str, *, clip_length: int, stride: int, crop: int) -> None:
+    """Data and inputs of clip-set classification on the synthetic videos of 8 clips x 8 frames,
+    the action in 1..3 of them. The model sees all 8 clips (``num_clips`` must equal the
+    data's, whose ``relevant_clips`` score the gates), ``clip_length`` frames of each."""
     synthetic_data(c, "clip_set", variant == "smoke", **SYNTHETIC_SIZES["clip_set"])
     c.input.sampling, c.input.num_clips = "clips", 8
     c.input.clip_length, c.input.stride = clip_length, stride
-    c.input.crop_size, c.input.scale_range = crop, (crop, crop + crop // 4)
+    _train_input(c, crop)
     c.eval_input = {"sampling": "clips", "num_clips": 8, "num_crops": 1, "short_side": crop}
-    _schedule(c, steps=steps, batch=batch, eval_batch=16, lr=lr, warmup=steps // 20,
-              log_every=10, eval_every=steps // 2, checkpoint_every=steps // 4)
-    c.max_eval_batches = 0
-    if variant == "smoke":
-        smoke(c)
 
 
 # ----------------------------------------------------------------------------------- ATFR
@@ -175,16 +176,19 @@ def atfr_x3d(size: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     variant = check_variant(arg)
     if size not in X3D_INPUTS:
         raise ValueError(f"size: expected one of {sorted(X3D_INPUTS)}, got {size!r}")
-    frames, stride, crop, scale, test_crop = X3D_INPUTS[size]
+    frames, stride, crop, scale = X3D_INPUTS[size]
     c = base_config()
     c.task = "classification"
     classes = set_dataset(c, dataset)
-    c.model = {"name": f"x3d_{size}", "num_classes": classes, "dropout_rate": 0.5,
-               "sgs": {"stage": "res2", "buckets": 4}}
+    c.model = {
+        "name": f"x3d_{size}",
+        "num_classes": classes,
+        "dropout_rate": 0.5,
+        "sgs": {"stage": "res2", "buckets": 4},
+    }
     c.input.sampling, c.input.clip_length, c.input.stride = "clip", frames, stride
     c.input.crop_size, c.input.scale_range = crop, scale
-    c.eval_input = {"sampling": "multi_view", "num_clips": 10, "num_crops": 3, "crop_size": test_crop,
-                    "short_side": test_crop}
+    c.eval_input = {"sampling": "multi_view", "num_clips": 10, "num_crops": 3, "short_side": crop}
     c.batch_size, c.eval_batch_size = 1024, 64
     c.num_epochs = 256
     c.optimizer.name, c.optimizer.momentum, c.optimizer.weight_decay = "sgd", 0.9, 5e-5
@@ -195,16 +199,30 @@ def atfr_x3d(size: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
         return c
 
     if variant == "synthetic":
-        # Sized for the CPU Quick start (about 1 s per step on 2 cores): 8 x 32 x 32 clips.
-        c.model = {"name": f"x3d_{size}", "num_classes": SYNTHETIC_CLASSES, "width_factor": 0.5,
-                   "depth_factor": 1.0, "head_width": 64, "dropout_rate": 0.0,
-                   "sgs": {"stage": "res2", "buckets": 2}}
-        synthetic_classification(c, variant, clip_length=8, stride=4, crop=32, steps=150, batch=16, lr=0.1)
-    else:
-        c.model = {"name": f"x3d_{size}", "num_classes": SYNTHETIC_CLASSES, "width_factor": 0.5,
-                   "depth_factor": 1.0, "base_depths": (1, 1, 1, 1), "head_width": 16, "dropout_rate": 0.2,
-                   "sgs": {"stage": "res2", "buckets": 1}}
-        synthetic_classification(c, variant, clip_length=8, stride=2, crop=32, steps=3, batch=SMOKE_BATCH, lr=0.1)
+        c.model = {
+            "name": f"x3d_{size}",
+            "num_classes": SYNTHETIC_CLASSES,
+            "width_factor": 1.0,
+            "depth_factor": 1.0,
+            "head_width": 128,
+            "dropout_rate": 0.2,
+            "sgs": {"stage": "res2", "buckets": 2},
+        }
+        synthetic_classification(c, variant, clip_length=8, stride=4, crop=32)
+        synthetic_schedule(c, steps=300, batch=8, eval_batch=32)
+    else:  # one tiny X3D for every size (the preset's width and depth are overridden)
+        c.model = {
+            "name": "x3d_s",
+            "num_classes": SYNTHETIC_CLASSES,
+            "width_factor": 0.5,
+            "depth_factor": 1.0,
+            "base_depths": (1, 1, 1, 1),
+            "head_width": 16,
+            "dropout_rate": 0.2,
+            "sgs": {"stage": "res2", "buckets": 1},
+        }
+        synthetic_classification(c, variant, clip_length=8, stride=2, crop=32)
+        smoke(c)
     return c
 
 
@@ -213,20 +231,20 @@ RESNET_EPOCHS, RESNET_WARMUP_EPOCHS, RESNET_BATCH, RESNET_LR, RESNET_WD = 120, 5
 
 # Small stand-ins (synthetic / smoke) of the ResNet presets: same block type, stem and strides.
 _SMALL_RESNETS = {
-    "sgs_resnet18": dict(stem_width=8, widths=(16, 64, 128, 256), inner_widths=(4, 16, 32, 64)),
-    "resnet18": dict(stem_width=16, widths=(16, 32, 64, 128)),
-    "resnet50": dict(stem_width=16, widths=(32, 64, 128, 256), inner_widths=(8, 16, 32, 64)),
-    "r2plus1d_18": dict(stem_width=16, widths=(16, 32, 64, 128)),
-    "r2plus1d_50": dict(stem_width=16, widths=(32, 64, 128, 256), inner_widths=(8, 16, 32, 64)),
-    "resnext101": dict(stem_width=16, widths=(32, 64, 128, 256), inner_widths=(16, 32, 64, 128), groups=4),
+    "sgs_resnet18": {"stem_width": 8, "widths": (16, 64, 128, 256), "inner_widths": (4, 16, 32, 64)},
+    "resnet18": {"stem_width": 16, "widths": (16, 32, 64, 128)},
+    "resnet50": {"stem_width": 16, "widths": (32, 64, 128, 256), "inner_widths": (8, 16, 32, 64)},
+    "r2plus1d_18": {"stem_width": 8, "widths": (8, 16, 32, 64)},
+    "r2plus1d_50": {"stem_width": 16, "widths": (32, 64, 128, 256), "inner_widths": (8, 16, 32, 64)},
+    "resnext101": {"stem_width": 16, "widths": (32, 64, 128, 256), "inner_widths": (16, 32, 64, 128), "groups": 4},
 }
 _SMOKE_RESNETS = {
-    "sgs_resnet18": dict(stem_width=8, widths=(8, 16, 32, 64), inner_widths=(4, 8, 16, 32)),
-    "resnet18": dict(stem_width=8, widths=(8, 16, 32, 64)),
-    "resnet50": dict(stem_width=8, widths=(16, 32, 64, 128), inner_widths=(4, 8, 16, 32)),
-    "r2plus1d_18": dict(stem_width=8, widths=(8, 16, 32, 64)),
-    "r2plus1d_50": dict(stem_width=8, widths=(16, 32, 64, 128), inner_widths=(4, 8, 16, 32)),
-    "resnext101": dict(stem_width=8, widths=(16, 32, 64, 128), inner_widths=(8, 8, 16, 32), groups=4),
+    "sgs_resnet18": {"stem_width": 8, "widths": (8, 16, 32, 64), "inner_widths": (4, 8, 16, 32)},
+    "resnet18": {"stem_width": 8, "widths": (8, 16, 32, 64)},
+    "resnet50": {"stem_width": 8, "widths": (16, 32, 64, 128), "inner_widths": (4, 8, 16, 32)},
+    "r2plus1d_18": {"stem_width": 8, "widths": (8, 16, 32, 64)},
+    "r2plus1d_50": {"stem_width": 8, "widths": (16, 32, 64, 128), "inner_widths": (4, 8, 16, 32)},
+    "resnext101": {"stem_width": 8, "widths": (16, 32, 64, 128), "inner_widths": (8, 8, 16, 32), "groups": 4},
 }
 
 
@@ -241,8 +259,9 @@ def small_resnet(preset: str, variant: str) -> dict:
     return {"name": preset, "depths": depths, **sizes[preset]}
 
 
-def atfr_resnet(preset: str, dataset: str, arg=None, *, frames: int, stride: int, crop: int,
-                scale: tuple[int, int]) -> ml_collections.ConfigDict:
+def atfr_resnet(
+    preset: str, dataset: str, arg=None, *, frames: int, stride: int, crop: int, scale: tuple[int, int]
+) -> ml_collections.ConfigDict:
     """A 3D ResNet preset + SGS after res2 (ATFR) on ``dataset`` (Mini-Kinetics in the paper).
 
     Neither DESIGN.md nor the SGS paper (as far as this file's author knows) fixes the
@@ -268,12 +287,18 @@ def atfr_resnet(preset: str, dataset: str, arg=None, *, frames: int, stride: int
     if variant is None:
         return c
 
-    c.model = {**small_resnet(preset, variant), "num_classes": SYNTHETIC_CLASSES, "dropout_rate": 0.2,
-               "sgs": {"stage": "res2", "buckets": 2 if variant == "synthetic" else 1}}
+    c.model = {
+        **small_resnet(preset, variant),
+        "num_classes": SYNTHETIC_CLASSES,
+        "dropout_rate": 0.2,
+        "sgs": {"stage": "res2", "buckets": 2 if variant == "synthetic" else 1},
+    }
     if variant == "synthetic":
-        synthetic_classification(c, variant, clip_length=16, stride=2, crop=48, steps=300, batch=16, lr=0.05)
+        synthetic_classification(c, variant, clip_length=8, stride=4, crop=32)
+        synthetic_schedule(c, steps=300, batch=8, eval_batch=32)
     else:
-        synthetic_classification(c, variant, clip_length=8, stride=2, crop=32, steps=3, batch=SMOKE_BATCH, lr=0.05)
+        synthetic_classification(c, variant, clip_length=8, stride=2, crop=32)
+        smoke(c)
     return c
 
 
@@ -304,8 +329,16 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     c = base_config()
     c.task = "clip_set"
     classes = set_dataset(c, dataset)
-    c.model = {"name": "gcf_net", "num_classes": classes, "backbone": {"name": backbone}, "dim": 256,
-               "fusion_layers": 1, "gating": True, "dropout_rate": 0.5}
+    c.model = {
+        "name": "gcf_net",
+        "num_classes": classes,
+        "backbone": {"name": backbone},
+        "dim": 256,
+        "fusion_layers": 1,
+        "gating": True,
+        "head": "gcf",
+        "dropout_rate": 0.5,
+    }
     c.loss.sparsity_weight = GCF_SPARSITY
     c.input.sampling, c.input.num_clips = "clips", GCF_CLIPS
     c.input.clip_length, c.input.stride = GCF_CLIP_LENGTH, 1
@@ -321,10 +354,21 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     if variant is None:
         return c
 
-    c.model = {"name": "gcf_net", "num_classes": SYNTHETIC_CLASSES, "dim": 64 if variant == "synthetic" else 16,
-               "fusion_layers": 1, "gating": True, "dropout_rate": 0.2, "backbone": small_resnet(backbone, variant)}
+    c.optimizer.weight_decay = 1e-4  # one synthetic recipe for every dataset
+    c.model = {
+        "name": "gcf_net",
+        "num_classes": SYNTHETIC_CLASSES,
+        "dim": 64 if variant == "synthetic" else 16,
+        "fusion_layers": 1,
+        "gating": True,
+        "head": "gcf",
+        "dropout_rate": 0.2,
+        "backbone": small_resnet(backbone, variant),
+    }
     if variant == "synthetic":
-        synthetic_clip_set(c, variant, clip_length=8, stride=1, crop=48, steps=300, batch=8, lr=0.05)
+        synthetic_clip_set(c, variant, clip_length=4, stride=2, crop=32)
+        synthetic_schedule(c, steps=200, batch=8)
     else:
-        synthetic_clip_set(c, variant, clip_length=4, stride=1, crop=32, steps=3, batch=SMOKE_BATCH, lr=0.05)
+        synthetic_clip_set(c, variant, clip_length=2, stride=4, crop=32)
+        smoke(c)
     return c
