@@ -142,7 +142,7 @@ def test_mistyped_config_key_fails_with_a_suggestion(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "experiments.train", "--config", "tests/train/tiny_config.py",
          f"--workdir={tmp_path}", "--config.batch_sise=4"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode != 0
     assert "batch_sise" in result.stderr and "batch_size" in result.stderr
