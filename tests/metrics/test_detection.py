@@ -9,6 +9,7 @@ import numpy as np
 from absl.testing import absltest
 from hypothesis import given
 
+from cfjax.data import synthetic
 from cfjax.metrics import (
     ERROR_CATEGORIES,
     average_precision_pr,
@@ -533,6 +534,30 @@ class VideoMaboTest(absltest.TestCase):
         self.assertEqual(mabo, 1.0)
         self.assertEqual(abo[:2].tolist(), [1, 1])
         self.assertEqual(video_mabo(VIDEO_GT, {}, VIDEOS3)[0], 0.0)
+
+
+class SyntheticGroundTruthTest(absltest.TestCase):
+    """The layout ``cfjax.data.synthetic.act_ground_truth`` writes is the layout read here."""
+
+    def test_perfect_and_jittered_detectors(self):
+        videos = {f"v{i}": synthetic.tubes(i, num_frames=16, height=48, width=48) for i in range(5)}
+        gt = synthetic.act_ground_truth(videos, ["v0"], ["v1", "v2", "v3", "v4"])
+        test_videos = gt["test_videos"][0]
+        frame_dets = gt_frame_dets(gt, test_videos)
+        m, _ = detection_frame_map(gt, frame_dets)
+        self.assertEqual(m, 1.0)
+        self.assertEqual(frame_error_breakdown(gt, frame_dets).missed.sum(), 0)
+        # No NMS here: two actors of one class may overlap by more than 0.3 and one would be suppressed.
+        perfect = perfect_video_dets(gt, test_videos)
+        self.assertEqual(video_map(gt, perfect, nms_threshold=None).mean_ap.tolist(), [1, 1, 1])
+        self.assertEqual(video_mabo(gt, perfect)[0], 1.0)
+        # Every box 3 pixels to the right: here v-mAP does not rise with the threshold and drops at 0.95.
+        moved = {
+            v: {c: [(t + [0, 3, 0, 3, 0, 0], s) for t, s in ts] for c, ts in d.items()} for v, d in perfect.items()
+        }
+        res = video_map(gt, moved, nms_threshold=None, iou_thresholds=[0.2, 0.5, 0.75, 0.95])
+        self.assertTrue(np.all(np.diff(res.mean_ap) <= 0))
+        self.assertLess(res.mean_ap[-1], 1.0)
 
 
 if __name__ == "__main__":
