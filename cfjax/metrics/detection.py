@@ -238,13 +238,18 @@ def _threshold(name: str, value, low_open: bool = False) -> float:
 # Geometry
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise (broadcasting) IoU of boxes ``[..., 4]``, +1 convention."""
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1, 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1, 0, None)
+    inter = w * h
+    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    return inter / (area_a + area_b - inter)
+
+
 def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
-    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1
-    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
-    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
+    return _iou(a[:, None, :], b[None, :, :])
 
 
 def box_iou(boxes_a, boxes_b) -> np.ndarray:
@@ -278,13 +283,7 @@ def _tube_iou(a: np.ndarray, b: np.ndarray) -> float:
     _, ia, ib = np.intersect1d(a[:, 0], b[:, 0], assume_unique=True, return_indices=True)
     if len(ia) == 0:
         return 0.0
-    x, y = a[ia, 1:5], b[ib, 1:5]
-    w = np.clip(np.minimum(x[:, 2], y[:, 2]) - np.maximum(x[:, 0], y[:, 0]) + 1, 0, None)
-    h = np.clip(np.minimum(x[:, 3], y[:, 3]) - np.maximum(x[:, 1], y[:, 1]) + 1, 0, None)
-    inter = w * h
-    area_x = (x[:, 2] - x[:, 0] + 1) * (x[:, 3] - x[:, 1] + 1)
-    area_y = (y[:, 2] - y[:, 0] + 1) * (y[:, 3] - y[:, 1] + 1)
-    per_frame = inter / (area_x + area_y - inter)
+    per_frame = _iou(a[ia, 1:5], b[ib, 1:5])
     # temporal IoU * mean over the t_inter overlapping frames = (t_inter / t_union) * (sum / t_inter)
     return float(per_frame.sum() / t_union)
 
@@ -423,23 +422,22 @@ def _frame_gt(
     return [{k: np.stack(v) for k, v in d.items()} for d in lists]
 
 
-def _frame_match(gt_c: dict, dets_c: np.ndarray, threshold: float):
-    """Greedy matching of one class. Yields per detection (in score order): row index,
-    matched?, IoUs with the class's GT boxes in that frame, and the matched mask *before*."""
+def _frame_match(gt_c: dict, dets_c: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy matching of one class: ``(order, tp)``, the rows by descending score (stable)
+    and, in that order, whether each row matched a ground-truth box."""
+    order = np.argsort(-dets_c[:, 3], kind="stable")
     matched = {k: np.zeros(len(v), bool) for k, v in gt_c.items()}
-    for idx in np.argsort(-dets_c[:, 3], kind="stable"):
+    tp = np.zeros(len(order), bool)
+    for r, idx in enumerate(order):
         key = (int(dets_c[idx, 0]), int(dets_c[idx, 1]))
         if key not in gt_c:
-            yield idx, False, None, None
             continue
-        ious = _box_iou(dets_c[idx, None, 4:8], gt_c[key])[0]
-        before = matched[key].copy()
-        free = np.where(before, -np.inf, ious)
+        free = np.where(matched[key], -np.inf, _box_iou(dets_c[idx, None, 4:8], gt_c[key])[0])
         best = int(np.argmax(free))
-        hit = free[best] >= threshold
-        if hit:
+        if free[best] >= threshold:
             matched[key][best] = True
-        yield idx, bool(hit), ious, before
+            tp[r] = True
+    return order, tp
 
 
 def frame_map(gt, frame_detections, test_videos=None, iou_threshold: float = 0.5) -> tuple[float, np.ndarray]:
@@ -471,8 +469,7 @@ def frame_map(gt, frame_detections, test_videos=None, iou_threshold: float = 0.5
     labels = dets[:, 2].astype(np.int64)
     for c in range(num_classes):
         num_pos = sum(len(v) for v in gt_frames[c].values())
-        dets_c = dets[labels == c]
-        tp = np.array([hit for _, hit, _, _ in _frame_match(gt_frames[c], dets_c, threshold)], bool)
+        _, tp = _frame_match(gt_frames[c], dets[labels == c], threshold)
         ap[c] = _ap(tp, num_pos)
     return _mean_ap(ap), ap
 
@@ -496,6 +493,34 @@ class ErrorBreakdown(NamedTuple):
     total_counts: np.ndarray
     total_fractions: np.ndarray
     missed: np.ndarray
+
+
+def _best_overlaps(gt_frames: list[dict], dets: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per detection, the highest IoU with a ground-truth box in its video and frame of its own
+    class and of any other class (-1 where there is none)."""
+    keys, gt_labels, gt_boxes = [], [], []
+    for c, frames in enumerate(gt_frames):
+        for (iv, f), boxes in frames.items():
+            keys.extend([(iv, f)] * len(boxes))
+            gt_labels.extend([c] * len(boxes))
+            gt_boxes.append(boxes)
+    best_same, best_other = np.full(len(dets), -1.0), np.full(len(dets), -1.0)
+    if not keys or not len(dets):
+        return best_same, best_other
+    span = int(max(max(f for _, f in keys), dets[:, 1].max())) + 1
+    gt_code = np.array([iv * span + f for iv, f in keys], np.int64)
+    det_code = dets[:, 0].astype(np.int64) * span + dets[:, 1].astype(np.int64)
+    by_code = np.argsort(gt_code, kind="stable")
+    gt_code, gt_labels, gt_boxes = gt_code[by_code], np.asarray(gt_labels)[by_code], np.concatenate(gt_boxes)[by_code]
+    start = np.searchsorted(gt_code, det_code, "left")
+    n = np.searchsorted(gt_code, det_code, "right") - start
+    d = np.repeat(np.arange(len(dets)), n)  # every (detection, GT box in its frame) pair
+    g = np.repeat(start - np.cumsum(n) + n, n) + np.arange(n.sum())
+    iou = _iou(dets[d, 4:8], gt_boxes[g])
+    same = gt_labels[g] == labels[d]
+    np.maximum.at(best_same, d[same], iou[same])
+    np.maximum.at(best_other, d[~same], iou[~same])
+    return best_same, best_other
 
 
 def frame_error_breakdown(
@@ -534,36 +559,22 @@ def frame_error_breakdown(
     if loc > threshold:
         raise ValueError(f"localisation_threshold: expected <= iou_threshold {threshold}, got {loc}")
     gt_frames = _frame_gt(per_video, num_classes)
-    # All GT boxes of any class per (video, frame), with their labels, for the wrong-class rule.
-    any_boxes: dict[tuple[int, int], list[np.ndarray]] = {}
-    any_labels: dict[tuple[int, int], list[int]] = {}
-    for c in range(num_classes):
-        for key, boxes in gt_frames[c].items():
-            any_boxes.setdefault(key, []).append(boxes)
-            any_labels.setdefault(key, []).extend([c] * len(boxes))
-    counts = np.zeros((num_classes, len(ERROR_CATEGORIES)), np.int64)
-    missed = np.zeros(num_classes, np.int64)
     labels = dets[:, 2].astype(np.int64)
+    num_gt = np.array([sum(len(v) for v in gt_frames[c].values()) for c in range(num_classes)], np.int64)
+    hit = np.zeros(len(dets), bool)
     for c in range(num_classes):
-        dets_c = dets[labels == c]
-        hits = 0
-        for idx, hit, ious, before in _frame_match(gt_frames[c], dets_c, threshold):
-            key = (int(dets_c[idx, 0]), int(dets_c[idx, 1]))
-            if hit:
-                category, hits = 0, hits + 1
-            elif ious is not None and (ious >= threshold).any():  # all such boxes already matched
-                category = 1
-            else:
-                category = 4
-                if key in any_boxes:
-                    other = np.asarray(any_labels[key]) != c
-                    all_ious = _box_iou(dets_c[idx, None, 4:8], np.concatenate(any_boxes[key]))[0]
-                    if (all_ious[other] >= threshold).any():
-                        category = 2
-                if category == 4 and ious is not None and (ious >= loc).any():
-                    category = 3
-            counts[c, category] += 1
-        missed[c] = sum(len(v) for v in gt_frames[c].values()) - hits
+        rows = np.flatnonzero(labels == c)
+        order, tp = _frame_match(gt_frames[c], dets[rows], threshold)
+        hit[rows[order]] = tp
+    best_same, best_other = _best_overlaps(gt_frames, dets, labels)
+    category = np.select(
+        [hit, best_same >= threshold, best_other >= threshold, best_same >= loc],
+        [0, 1, 2, 3],
+        default=4,
+    )  # not a hit but a same-class box at >= threshold: every such box was already matched
+    counts = np.zeros((num_classes, len(ERROR_CATEGORIES)), np.int64)
+    np.add.at(counts, (labels, category), 1)
+    missed = num_gt - counts[:, 0]
     totals = counts.sum(axis=1, keepdims=True)
     fractions = np.full(counts.shape, np.nan)
     np.divide(counts, totals, out=fractions, where=totals > 0)

@@ -387,6 +387,49 @@ class ErrorBreakdownTest(absltest.TestCase):
         self.assertTrue(np.isnan(br.fractions).all() and np.isnan(br.total_fractions).all())
         np.testing.assert_array_equal(br.missed, [2, 3, 0])
 
+    @given(st.integers(0, 10**6))
+    def test_matches_the_rules_applied_one_detection_at_a_time(self, seed):
+        rng = np.random.default_rng(seed)
+        gt = ground_truth(
+            {"a": {0: [tube(1, 3, A)], 1: [tube(2, 4, B)], 2: [tube(1, 2, [2, 2, 11, 11])]}, "b": {0: [tube(1, 4, B)]}},
+            nframes=5,
+        )
+        n = 30
+        xy = rng.integers(0, 9, (n, 2))
+        dets = np.concatenate(
+            [rng.integers(0, 2, (n, 1)), rng.integers(1, 6, (n, 1)), rng.integers(0, 3, (n, 1)),
+             rng.integers(0, 5, (n, 1)), xy, xy + 9],  # few distinct scores: ties keep row order
+            axis=1,
+        ).astype(float)  # fmt: skip
+        br = frame_error_breakdown(gt, dets, ["a", "b"], localisation_threshold=0.2)
+        # The rules, one detection at a time in (label, descending score, row) order.
+        boxes = {}  # (video index, frame) -> [(label, box, matched?)]
+        for iv, v in enumerate(["a", "b"]):
+            for c, tubes in gt["gttubes"][v].items():
+                for t in tubes:
+                    for r in t:
+                        boxes.setdefault((iv, int(r[0])), []).append([c, r[1:5], False])
+        counts = np.zeros((3, 5), int)
+        for i in sorted(range(n), key=lambda i: (dets[i, 2], -dets[i, 3], i)):
+            c, here = int(dets[i, 2]), boxes.get((int(dets[i, 0]), int(dets[i, 1])), [])
+            iou = [box_iou([dets[i, 4:8]], [b[1]])[0, 0] for b in here]
+            free = [k for k, b in enumerate(here) if b[0] == c and not b[2]]
+            best = max(free, key=lambda k: (iou[k], -k), default=None)
+            if best is not None and iou[best] >= 0.5:
+                here[best][2], category = True, 0
+            elif any(b[0] == c and iou[k] >= 0.5 for k, b in enumerate(here)):
+                category = 1
+            elif any(b[0] != c and iou[k] >= 0.5 for k, b in enumerate(here)):
+                category = 2
+            elif any(b[0] == c and iou[k] >= 0.2 for k, b in enumerate(here)):
+                category = 3
+            else:
+                category = 4
+            counts[c, category] += 1
+        np.testing.assert_array_equal(br.counts, counts)
+        matched = [sum(b[2] for bs in boxes.values() for b in bs if b[0] == c) for c in range(3)]
+        np.testing.assert_array_equal(br.missed, np.array([3 + 4, 3, 2]) - matched)
+
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, "localisation_threshold: expected <= iou_threshold"):
             frame_error_breakdown(FRAME_GT, FRAME_DETS, VIDEOS, localisation_threshold=0.6)
