@@ -33,6 +33,10 @@ Input layout (ACT's pickles, produced for synthetic data by
 - video detections: ``{video: {label: [(tube [L, 6], tube_score), ...]}}``, tube rows
   ``(frame, x1, y1, x2, y2, box_score)`` with 1-based frames; the per-box score is not used.
   Videos missing from the mapping have no detection; videos not in ``test_videos`` are ignored.
+  (Unlike frame detections, tube frames are not checked against ``gt["nframes"]``.)
+
+Exported from ``cfjax.metrics`` with :func:`frame_map` renamed ``detection_frame_map`` (the
+Charades per-frame mAP already owns ``cfjax.metrics.frame_map``).
 
 Decisions where the protocol leaves room:
 
@@ -543,7 +547,11 @@ def frame_error_breakdown(
     3. ``wrong_class``: a box of another class has ``IoU >= iou_threshold``.
     4. ``localisation``: a same-class box has ``localisation_threshold <= IoU < iou_threshold``.
     5. ``background``: everything else (no same-class box with ``IoU >= localisation_threshold``,
-       no other-class box with ``IoU >= iou_threshold``; includes frames without ground truth).
+       no other-class box with ``IoU >= iou_threshold``; includes frames without ground truth,
+       so a box in the right video but outside the ground truth's time span, which ACT's
+       analysis calls a time error, is counted here).
+
+    Fractions are over the detections as given (all of them, not a top-k per class).
 
     Args:
       gt, frame_detections, test_videos, iou_threshold: as for :func:`frame_map`.
@@ -650,7 +658,9 @@ def video_map(
     """
     num_classes, test_videos, per_video = _ground_truth(gt, test_videos)
     dets = _video_detections(video_detections, test_videos, num_classes)
-    thresholds = np.asarray([_threshold("iou_thresholds[i]", t, low_open=True) for t in iou_thresholds], np.float64)
+    thresholds = np.asarray(
+        [_threshold(f"iou_thresholds[{i}]", t, low_open=True) for i, t in enumerate(iou_thresholds)], np.float64
+    )
     if nms_threshold is not None:
         nms_threshold = _threshold("nms_threshold", nms_threshold)
     dets = _nms_per_video(dets, nms_threshold)

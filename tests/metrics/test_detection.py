@@ -549,7 +549,7 @@ class VideoMapTest(absltest.TestCase):
             video_map(VIDEO_GT, {"a": [(good, 0.5)]}, VIDEOS3)
         with self.assertRaisesRegex(ValueError, r"video_detections: expected \{video"):
             video_map(VIDEO_GT, [], VIDEOS3)
-        with self.assertRaisesRegex(ValueError, r"iou_thresholds\[i\]: expected a float in \(0, 1\]"):
+        with self.assertRaisesRegex(ValueError, r"iou_thresholds\[1\]: expected a float in \(0, 1\]"):
             video_map(VIDEO_GT, {}, VIDEOS3, iou_thresholds=[0.5, 1.5])
         with self.assertRaisesRegex(ValueError, r"nms_threshold: expected a float in \[0, 1\]"):
             video_map(VIDEO_GT, {}, VIDEOS3, nms_threshold=-0.1)
