@@ -1,4 +1,8 @@
-"""Evaluation metrics (pure numpy / jnp; no models)."""
+"""Evaluation metrics (pure numpy / jnp; no models).
+
+``frame_map`` is the Charades per-frame mAP; the ACT frame-mAP of spatio-temporal detection
+is exported as ``detection_frame_map`` (``cfjax.metrics.detection.frame_map``).
+"""
 
 from cfjax.metrics.charades import average_precision, charades_points, frame_map, scores_at_points
 from cfjax.metrics.classification import (
@@ -8,17 +12,41 @@ from cfjax.metrics.classification import (
     topk_accuracy,
     topk_correct,
 )
+from cfjax.metrics.detection import (
+    ERROR_CATEGORIES,
+    ErrorBreakdown,
+    VideoMap,
+    average_precision_pr,
+    box_iou,
+    frame_error_breakdown,
+    tube_iou,
+    tube_nms,
+    video_mabo,
+    video_map,
+)
+from cfjax.metrics.detection import frame_map as detection_frame_map
 from cfjax.metrics.localisation import gate_intervals
 
 __all__ = [
+    "ERROR_CATEGORIES",
+    "ErrorBreakdown",
+    "VideoMap",
     "average_precision",
+    "average_precision_pr",
     "average_views",
+    "box_iou",
     "charades_points",
     "confusion_matrix",
+    "detection_frame_map",
+    "frame_error_breakdown",
     "frame_map",
     "gate_intervals",
     "per_class_accuracy",
     "scores_at_points",
     "topk_accuracy",
     "topk_correct",
+    "tube_iou",
+    "tube_nms",
+    "video_mabo",
+    "video_map",
 ]
