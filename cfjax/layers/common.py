@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from cfjax import ops
 
-__all__ = ["ConvBN", "MaskedBatchNorm", "SqueezeExcite", "same_padding", "swish"]
+__all__ = ["ConvBN", "DepthwiseConv", "MaskedBatchNorm", "SqueezeExcite", "same_padding", "swish"]
 
 # Swish (x * sigmoid(x)) is jax.nn.swish; re-exported so every layer is found here.
 swish = jax.nn.swish
@@ -59,6 +59,35 @@ class MaskedBatchNorm(nn.Module):
         return ops.zero_padded(norm(x, mask=ops.expand_mask(mask, x)), mask)
 
 
+class DepthwiseConv(nn.Module):
+    """``nn.Conv`` with ``feature_group_count = features = input channels``, computed by
+    :func:`cfjax.ops.depthwise_conv3d` (fast on CPUs). Same parameter (``kernel
+    [kt, kh, kw, 1, C]``), initialiser and output as the ``nn.Conv`` it replaces.
+
+    ``__call__(x [B, T, H, W, C]) -> [B, T', H', W', C]``.
+    """
+
+    features: int
+    kernel_size: tuple[int, int, int]
+    strides: tuple[int, int, int] = (1, 1, 1)
+    padding: tuple[tuple[int, int], ...] | None = None
+    feature_group_count: int = 1
+    use_bias: bool = False
+    dtype: Any = None
+    kernel_init: Callable = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x):
+        if self.use_bias or not self.feature_group_count == self.features == x.shape[-1]:
+            raise ValueError(
+                f"DepthwiseConv: expected features = feature_group_count = input channels and no bias, got "
+                f"features {self.features}, groups {self.feature_group_count}, input {x.shape}, bias {self.use_bias}"
+            )
+        kernel = self.param("kernel", self.kernel_init, (*self.kernel_size, 1, self.features), jnp.float32)
+        x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
+        return ops.depthwise_conv3d(x, kernel, self.strides, self.padding)
+
+
 class ConvBN(nn.Module):
     """3D convolution (no bias, symmetric padding) -> masked BatchNorm -> optional activation.
 
@@ -78,7 +107,8 @@ class ConvBN(nn.Module):
     def __call__(self, x, train: bool, mask=None):
         if mask is not None and self.kernel[0] % 2 == 0:
             raise ValueError(f"kernel: a masked input needs an odd temporal kernel, got {self.kernel}")
-        x = nn.Conv(
+        conv = DepthwiseConv if self.groups == self.features == x.shape[-1] else nn.Conv
+        x = conv(
             self.features,
             self.kernel,
             strides=self.strides,

@@ -1,6 +1,7 @@
 """Pure jnp operations: no parameters, no flax. Shapes are channels-last, time on axis 1."""
 
 from cfjax.ops.clip_fusion import clip_gates, gated_clip_fusion, inter_clip_attention, sparsity_loss
+from cfjax.ops.depthwise import depthwise_conv3d
 from cfjax.ops.grid_pool import (
     aligned_aggregate,
     gaussian_alignment,
@@ -31,6 +32,7 @@ __all__ = [
     "bucket_index",
     "check_buckets",
     "clip_gates",
+    "depthwise_conv3d",
     "downsample_mask",
     "expand_mask",
     "gated_clip_fusion",
