@@ -1,5 +1,6 @@
 """Pure jnp operations: no parameters, no flax. Shapes are channels-last, time on axis 1."""
 
+from cfjax.ops.boxes import box_area, box_iou, decode_boxes, elementwise_box_iou, encode_boxes, nms
 from cfjax.ops.clip_fusion import clip_gates, gated_clip_fusion, inter_clip_attention, sparsity_loss
 from cfjax.ops.grid_pool import (
     aligned_aggregate,
@@ -28,10 +29,15 @@ __all__ = [
     "adaptive_average_pool",
     "aligned_aggregate",
     "apply_in_length_bucket",
+    "box_area",
+    "box_iou",
     "bucket_index",
     "check_buckets",
     "clip_gates",
+    "decode_boxes",
     "downsample_mask",
+    "elementwise_box_iou",
+    "encode_boxes",
     "expand_mask",
     "gated_clip_fusion",
     "gaussian_alignment",
@@ -44,6 +50,7 @@ __all__ = [
     "lengths_to_mask",
     "masked_mean",
     "masked_variance",
+    "nms",
     "sampling_grid",
     "similarity_distance",
     "similarity_guided_sampling",
