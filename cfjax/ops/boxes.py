@@ -225,12 +225,13 @@ def nms(boxes, scores, iou_threshold, max_output: int, *, plus_one: bool, mask=N
       ``(indices int32 [max_output], valid bool [max_output])`` in descending
       score order; padded entries have index 0 and valid False.
     """
+    boxes, scores = jnp.asarray(boxes), jnp.asarray(scores)
     check_rank("boxes", boxes, 2, "[N, 4]")
     check_boxes("boxes", boxes, "[N, 4]")
     check_shape("scores", scores, boxes.shape[:1], "[N]")
     check_floating("scores", scores)
     n = boxes.shape[0]
-    mask = jnp.ones((n,), bool) if mask is None else mask
+    mask = jnp.ones((n,), bool) if mask is None else jnp.asarray(mask)
     check_bool("mask", mask, (n,), "[N]")
     return greedy_select(
         scores,
