@@ -193,7 +193,9 @@ def match_anchors_to_tubes(
 
     Args:
       anchors: ``[A, 4]``.
-      gt_boxes: ``[G, L, 4]`` GT tubes on the frames of the clip.
+      gt_boxes: ``[G, L, 4]`` GT tubes on the frames of the tube window (frame 0 is
+        the first frame of the proposal, so "the first K boxes" are the first K
+        boxes inside it; cropping to the proposal is the caller's job).
       gt_valid: ``[G, L]`` bool.
       pos_threshold, neg_threshold: scalars.
       plus_one: IoU convention.

@@ -303,6 +303,14 @@ class SplineTest(chex.TestCase):
         out = _jit_spline(jnp.asarray([0.3]), jnp.asarray([[1.0, 2.0, 3.0, 4.0]]), jnp.linspace(0, 1, 5))
         np.testing.assert_array_equal(out, np.tile([1.0, 2.0, 3.0, 4.0], (5, 1)))
 
+    def test_gradient_finite_with_padded_keys(self):
+        times = jnp.linspace(0, 1, 8, dtype=jnp.float32)
+        values = jnp.asarray(np.random.default_rng(1).normal(size=(8, 4)), jnp.float32)
+        keys = jnp.asarray([True, False, True, False, False, True, False, False])
+        grad = jax.jit(jax.grad(lambda v: ops.spline_interpolate_masked(times, v, keys, times).sum()))(values)
+        self.assertTrue(np.all(np.isfinite(grad)))
+        np.testing.assert_array_equal(np.asarray(grad)[~np.asarray(keys)], 0.0)  # only keys shape the spline
+
     def test_float32(self):
         out = _jit_spline(
             jnp.linspace(0, 1, 4, dtype=jnp.float32), jnp.ones((4, 4), jnp.float32), jnp.linspace(0, 1, 9)
