@@ -1,5 +1,6 @@
 """Pure jnp operations: no parameters, no flax. Shapes are channels-last, time on axis 1."""
 
+from cfjax.ops.boxes import box_area, box_iou, decode_boxes, elementwise_box_iou, encode_boxes, nms
 from cfjax.ops.clip_fusion import clip_gates, gated_clip_fusion, inter_clip_attention, sparsity_loss
 from cfjax.ops.depthwise import depthwise_conv3d
 from cfjax.ops.grid_pool import (
@@ -23,18 +24,40 @@ from cfjax.ops.sgs import (
     similarity_distance,
     similarity_guided_sampling,
 )
+from cfjax.ops.tubes import (
+    evaluate_tube,
+    fit_polynomial,
+    key_timestamp_labels,
+    local_search,
+    match_anchors_to_tubes,
+    normalised_time,
+    polynomial_basis,
+    spline_interpolate,
+    spline_interpolate_masked,
+    tube_boxes,
+    tube_iou,
+    tube_nms,
+    tube_targets,
+)
 
 __all__ = [
     "active_bin_count",
     "adaptive_average_pool",
     "aligned_aggregate",
     "apply_in_length_bucket",
+    "box_area",
+    "box_iou",
     "bucket_index",
     "check_buckets",
     "clip_gates",
+    "decode_boxes",
     "depthwise_conv3d",
     "downsample_mask",
+    "elementwise_box_iou",
+    "encode_boxes",
+    "evaluate_tube",
     "expand_mask",
+    "fit_polynomial",
     "gated_clip_fusion",
     "gaussian_alignment",
     "grid_pool",
@@ -42,14 +65,26 @@ __all__ = [
     "inter_clip_attention",
     "interpolate_time",
     "inverse_grid",
+    "key_timestamp_labels",
     "length_buckets",
     "lengths_to_mask",
+    "local_search",
     "masked_mean",
     "masked_variance",
+    "match_anchors_to_tubes",
+    "nms",
+    "normalised_time",
+    "polynomial_basis",
     "sampling_grid",
     "similarity_distance",
     "similarity_guided_sampling",
     "sparsity_loss",
+    "spline_interpolate",
+    "spline_interpolate_masked",
+    "tube_boxes",
+    "tube_iou",
+    "tube_nms",
+    "tube_targets",
     "upsample_linear",
     "zero_padded",
 ]
