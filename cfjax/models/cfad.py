@@ -469,6 +469,7 @@ class CFAD(nn.Module):
             refined, step_scores, keys = refine(
                 coarse, jax.nn.sigmoid(imp_logits[pi]), rpn_boxes, rpn_scores, top_scores
             )
+            refined = _clip_boxes(refined, height, width)  # a spline may overshoot the frame between keys
             refined_scores = jnp.where(cand_valid, jnp.mean(step_scores, axis=-1), 0)
             top_scores = jnp.where(cand_valid, top_scores, 0)
             to_frames = jax.vmap(lambda bx, tm: tube_to_frames(bx, tm, num_frames))
@@ -477,7 +478,7 @@ class CFAD(nn.Module):
                 dense, dvalid = to_frames(boxes, ctimes)
                 dvalid = dvalid & cand_valid[:, None]
                 keep, ok = tube_nms(dense, dvalid, tube_scores, self.tube_nms_iou, self.max_tubes, plus_one=True)
-                z = lambda v: jnp.where(ok.reshape((-1,) + (1,) * (v.ndim - 1)), v[keep], 0)
+                z = lambda v: jnp.where(ok.reshape((-1,) + (1,) * (v.ndim - 1)), v[keep], jnp.zeros((), v.dtype))
                 frames = jnp.clip(jnp.round(ctimes), 0, num_frames - 1).astype(jnp.int32)
                 out = {
                     "boxes": z(boxes),
