@@ -1,6 +1,7 @@
 """Backbones and methods (Flax linen)."""
 
 from cfjax.models.backbone import SGSConfig
+from cfjax.models.cfad import CFAD, cfad_loss, kmeans_anchor_sizes, tube_targets_from_example
 from cfjax.models.coarse_fine import CoarseFineNetwork, FineFeatureCache, FineStream, extract_fine_features
 from cfjax.models.gcf_net import GCFNet
 from cfjax.models.registry import build, known_models, reference_input, register
@@ -8,19 +9,23 @@ from cfjax.models.resnet3d import RESNET3D_PRESETS, ResNet3D
 from cfjax.models.x3d import X3D, X3D_PRESETS, X3DBlock
 
 __all__ = [
+    "CFAD",
+    "RESNET3D_PRESETS",
+    "X3D",
+    "X3D_PRESETS",
     "CoarseFineNetwork",
     "FineFeatureCache",
     "FineStream",
     "GCFNet",
-    "RESNET3D_PRESETS",
     "ResNet3D",
     "SGSConfig",
-    "X3D",
     "X3DBlock",
-    "X3D_PRESETS",
     "build",
+    "cfad_loss",
     "extract_fine_features",
+    "kmeans_anchor_sizes",
     "known_models",
     "reference_input",
     "register",
+    "tube_targets_from_example",
 ]

@@ -16,10 +16,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from cfjax.models.backbone import SGSConfig
+from cfjax.models.cfad import CFAD
 from cfjax.models.coarse_fine import CoarseFineNetwork
 from cfjax.models.gcf_net import GCFNet
 from cfjax.models.resnet3d import RESNET3D_PRESETS, ResNet3D
-from cfjax.models.x3d import X3D_PRESETS, X3D
+from cfjax.models.x3d import X3D, X3D_PRESETS
 
 __all__ = ["build", "known_models", "reference_input", "register"]
 
@@ -79,15 +80,27 @@ def build(config) -> nn.Module:
     return factory(**fields)
 
 
-def _gcf_net(backbone=None, **fields) -> GCFNet:
-    """``backbone``: ``None`` (head only), a module, or a model config (built with ``num_classes=0``)."""
+def _feature_extractor(backbone):
+    """``None``, a module, or a model config (built with ``num_classes=0``) -> ``None`` or a module."""
     if backbone is not None and not isinstance(backbone, nn.Module):
         if hasattr(backbone, "to_dict"):
             backbone = backbone.to_dict()
         if not isinstance(backbone, Mapping):
             raise TypeError(f"backbone: expected None, a module or a model config, got {type(backbone).__name__}")
         backbone = build({"num_classes": 0, **backbone})
-    return GCFNet(backbone=backbone, **fields)
+    return backbone
+
+
+def _gcf_net(backbone=None, **fields) -> GCFNet:
+    """``backbone``: ``None`` (head only), a module, or a model config (built with ``num_classes=0``)."""
+    return GCFNet(backbone=_feature_extractor(backbone), **fields)
+
+
+def _cfad(backbone=None, anchor_sizes=None, **fields) -> CFAD:
+    """``backbone``: a module or a model config (built with ``num_classes=0``); ``anchor_sizes``: ``[[w, h], ...]``."""
+    if anchor_sizes is not None:
+        fields["anchor_sizes"] = tuple(tuple(float(v) for v in size) for size in anchor_sizes)
+    return CFAD(backbone=_feature_extractor(backbone), **fields)
 
 
 for _name, _p in X3D_PRESETS.items():
@@ -96,3 +109,4 @@ for _name, _p in RESNET3D_PRESETS.items():
     register(_name, ResNet3D, lambda _n=_name, **kw: ResNet3D.preset(_n, **kw), (_p["frames"], _p["crop"]))
 register("coarse_fine", CoarseFineNetwork)
 register("gcf_net", GCFNet, _gcf_net)
+register("cfad", CFAD, _cfad)

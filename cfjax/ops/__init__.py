@@ -15,6 +15,13 @@ from cfjax.ops.grid_pool import (
 )
 from cfjax.ops.masking import downsample_mask, expand_mask, lengths_to_mask, masked_mean, masked_variance, zero_padded
 from cfjax.ops.pooling import adaptive_average_pool
+from cfjax.ops.segments import (
+    decode_segments,
+    elementwise_segment_iou,
+    encode_segments,
+    segment_iou,
+    segment_nms,
+)
 from cfjax.ops.sgs import (
     active_bin_count,
     apply_in_length_bucket,
@@ -51,10 +58,13 @@ __all__ = [
     "check_buckets",
     "clip_gates",
     "decode_boxes",
+    "decode_segments",
     "depthwise_conv3d",
     "downsample_mask",
     "elementwise_box_iou",
+    "elementwise_segment_iou",
     "encode_boxes",
+    "encode_segments",
     "evaluate_tube",
     "expand_mask",
     "fit_polynomial",
@@ -76,6 +86,8 @@ __all__ = [
     "normalised_time",
     "polynomial_basis",
     "sampling_grid",
+    "segment_iou",
+    "segment_nms",
     "similarity_distance",
     "similarity_guided_sampling",
     "sparsity_loss",
