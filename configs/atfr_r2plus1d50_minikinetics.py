@@ -2,8 +2,7 @@ r"""ATFR: R(2+1)D-50 + SGS after res2 on Mini-Kinetics (Fayyaz et al., CVPR 2021
 
     python -m experiments.train --config configs/atfr_r2plus1d50_minikinetics.py[:synthetic|:smoke] --workdir DIR
 
-The R(2+1)D-50 baseline without SGS is this file with ``model.sgs = None`` (a ConfigDict field cannot
-be set to None from the command line).
+The R(2+1)D-50 baseline without SGS: add ``--config.adaptive=False`` (``cfjax.models.non_adaptive``).
 
 Specified: R(2+1)D is one of the paper's backbones (DESIGN.md); SGS after res2, before its
 last ReLU, with the official defaults (linear kernel, distance to the clip mean, B = T

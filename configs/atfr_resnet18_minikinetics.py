@@ -2,8 +2,7 @@ r"""ATFR: the SGS paper's modified 3DResNet-18 + SGS after res2 on Mini-Kinetics
 
     python -m experiments.train --config configs/atfr_resnet18_minikinetics.py[:synthetic|:smoke] --workdir DIR
 
-The 3DResNet-18 baseline without SGS is this file with ``model.sgs = None`` (a ConfigDict field cannot
-be set to None from the command line).
+The 3DResNet-18 baseline without SGS: add ``--config.adaptive=False`` (``cfjax.models.non_adaptive``).
 
 "3DResNet-18 + ATFR" in the paper is its modified 3DResNet-18 (Table A.1): conv1 5x7x7 to
 8 channels, 1x3x3 max pool, bottleneck blocks with temporal kernels only in res2 and res5,

@@ -2,8 +2,7 @@ r"""ATFR: 3DResNet-50 + SGS after res2 on Mini-Kinetics (Fayyaz et al., CVPR 202
 
     python -m experiments.train --config configs/atfr_resnet50_minikinetics.py[:synthetic|:smoke] --workdir DIR
 
-The 3DResNet-50 baseline without SGS is this file with ``model.sgs = None`` (a ConfigDict field cannot
-be set to None from the command line).
+The 3DResNet-50 baseline without SGS: add ``--config.adaptive=False`` (``cfjax.models.non_adaptive``).
 
 Specified: SGS after res2, before its last ReLU, with the official defaults (linear kernel,
 distance to the clip mean, B = T bins, L = 8); Mini-Kinetics-200 = ``cfjax_kinetics`` /

@@ -2,8 +2,7 @@ r"""ATFR: X3D-S + Similarity Guided Sampling on Kinetics-400 (Fayyaz et al., CVP
 
     python -m experiments.train --config configs/atfr_x3d_s_kinetics400.py[:synthetic|:smoke] --workdir DIR
 
-The X3D-S baseline without SGS is this file with ``model.sgs = None`` (a ConfigDict field cannot
-be set to None from the command line).
+The X3D-S baseline without SGS: add ``--config.adaptive=False`` (``cfjax.models.non_adaptive``).
 
 Specified by the papers (the SGS paper trains each backbone with its original recipe;
 DESIGN.md's X3D facts): X3D-S (``x3d_s``); data ``cfjax_kinetics`` / ``k400`` (400 classes);

@@ -75,7 +75,7 @@ def get_config(arg=None):
             "dropout_rate": 0.2,
         }
         common.synthetic_frame_detection(c, variant, clip_length=16, stride=4, fine_length=24, fine_stride=4, crop=32)
-        common.synthetic_schedule(c, steps=200, batch=8, lr=1e-3)  # fusion x10: 1e-2
+        common.synthetic_schedule(c, steps=600, batch=8, lr=1e-3)  # fusion x10: 1e-2
     else:
         c.model = {
             "name": "coarse_fine",

@@ -209,7 +209,7 @@ def atfr_x3d(size: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
             "sgs": {"stage": "res2", "buckets": 2},
         }
         synthetic_classification(c, variant, clip_length=8, stride=4, crop=32)
-        synthetic_schedule(c, steps=300, batch=8, eval_batch=32)
+        synthetic_schedule(c, steps=1000, batch=8, eval_batch=32)
     else:  # one tiny X3D for every size (the preset's width and depth are overridden)
         c.model = {
             "name": "x3d_s",
@@ -295,7 +295,7 @@ def atfr_resnet(
     }
     if variant == "synthetic":
         synthetic_classification(c, variant, clip_length=8, stride=4, crop=32)
-        synthetic_schedule(c, steps=300, batch=8, eval_batch=32)
+        synthetic_schedule(c, steps=1000, batch=8, eval_batch=32)
     else:
         synthetic_classification(c, variant, clip_length=8, stride=2, crop=32)
         smoke(c)
@@ -367,7 +367,7 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     }
     if variant == "synthetic":
         synthetic_clip_set(c, variant, clip_length=4, stride=2, crop=32)
-        synthetic_schedule(c, steps=200, batch=8)
+        synthetic_schedule(c, steps=600, batch=8)
     else:
         synthetic_clip_set(c, variant, clip_length=2, stride=4, crop=32)
         smoke(c)

@@ -1,7 +1,7 @@
 r"""GCF-Net over R(2+1)D on UCF101 split 1 (Hsiao, Chen, Ho, 2021: "Gated Clip Fusion Network").
 
     python -m experiments.train --config configs/gcf_r2plus1d_ucf101.py[:synthetic|:smoke] --workdir DIR \
-        [--config.model.head=average]   # the dense-clip baseline (mean of clip descriptors)
+        [--config.adaptive=False]   # the dense-clip baseline (head='average': mean of clip descriptors)
 
 Specified (DESIGN.md): clip descriptors from a shared backbone, here ``r2plus1d_18``, built
 as a feature extractor; projected to D = 256; one bi-directional inter-clip fusion layer

@@ -1,7 +1,7 @@
 r"""GCF-Net over 3D-ResNeXt-101 on Kinetics-600 (Hsiao, Chen, Ho, 2021: "Gated Clip Fusion Network").
 
     python -m experiments.train --config configs/gcf_resnext101_kinetics600.py[:synthetic|:smoke] --workdir DIR \
-        [--config.model.head=average]   # the dense-clip baseline (mean of clip descriptors)
+        [--config.adaptive=False]   # the dense-clip baseline (head='average': mean of clip descriptors)
 
 Specified (DESIGN.md): clip descriptors from a shared backbone, here ``resnext101`` (Hara et
 al.'s 3D ResNeXt-101: 32-group 3x3x3 bottleneck middles, 16 x 112 input), built as a feature

@@ -4,7 +4,7 @@ from cfjax.models.backbone import SGSConfig
 from cfjax.models.cfad import CFAD, cfad_loss, kmeans_anchor_sizes, tube_targets_from_example
 from cfjax.models.coarse_fine import CoarseFineNetwork, FineFeatureCache, FineStream, extract_fine_features
 from cfjax.models.gcf_net import GCFNet
-from cfjax.models.registry import build, known_models, reference_input, register
+from cfjax.models.registry import build, known_models, non_adaptive, reference_input, register
 from cfjax.models.resnet3d import RESNET3D_PRESETS, ResNet3D
 from cfjax.models.x3d import X3D, X3D_PRESETS, X3DBlock
 
@@ -25,6 +25,7 @@ __all__ = [
     "extract_fine_features",
     "kmeans_anchor_sizes",
     "known_models",
+    "non_adaptive",
     "reference_input",
     "register",
     "tube_targets_from_example",

@@ -22,7 +22,7 @@ from cfjax.models.gcf_net import GCFNet
 from cfjax.models.resnet3d import RESNET3D_PRESETS, ResNet3D
 from cfjax.models.x3d import X3D, X3D_PRESETS
 
-__all__ = ["build", "known_models", "reference_input", "register"]
+__all__ = ["build", "known_models", "non_adaptive", "reference_input", "register"]
 
 _REGISTRY: dict[str, tuple[type[nn.Module], Callable[..., nn.Module]]] = {}
 _REFERENCE_INPUTS: dict[str, tuple[int, int]] = {}
@@ -78,6 +78,28 @@ def build(config) -> nn.Module:
         fields["dtype"] = jnp.dtype(fields["dtype"])
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return factory(**fields)
+
+
+def non_adaptive(config) -> dict:
+    """The model config of a method's non-adaptive baseline: the same network and sizes without
+    the part that adapts its compute to the video.
+
+    - a backbone with ``sgs`` (ATFR): the same backbone without SGS (uniform temporal resolution);
+    - ``gcf_net``: ``head="average"`` (the mean of all clip descriptors, no fusion or gates).
+
+    Other models have no baseline here (Coarse-Fine's is a different network: X3D on the fine
+    frames); they raise ``ValueError``.
+    """
+    fields = dict(config.to_dict() if hasattr(config, "to_dict") else config)
+    name = fields.get("name")
+    if fields.get("sgs") is not None:
+        return {**fields, "sgs": None}
+    if name == "gcf_net":
+        return {**fields, "head": "average"}
+    raise ValueError(
+        f"adaptive=False: model {name!r} has no non-adaptive baseline (known: backbones with an 'sgs' "
+        "config, and gcf_net)"
+    )
 
 
 def _feature_extractor(backbone):

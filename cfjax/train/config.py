@@ -21,6 +21,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0  # parameters, dropout and data order
     c.dtype = "float32"  # compute dtype given to the model ("bfloat16" for mixed precision)
     c.model = ml_collections.ConfigDict({"name": "x3d_s"})  # cfjax.models.build(config.model)
+    # False trains the method's non-adaptive baseline (cfjax.models.non_adaptive): ATFR without
+    # SGS, GCF-Net with the average head; other models refuse it.
+    c.adaptive = True
 
     c.data = ml_collections.ConfigDict()
     c.data.dataset = "cfjax_synthetic"  # a cfjax.data.builders.BUILDERS name

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from cfjax.models import build
+from cfjax.models import build, non_adaptive
 from cfjax.train import partitioning
 from cfjax.train.checkpoints import Checkpointer
 from cfjax.train.data import example_batch, load_dataset
@@ -57,8 +57,11 @@ class Experiment:
                 )
         self.dataset = load_dataset(config)
         model_config = config.model.to_dict()
+        if not config.adaptive:
+            model_config = non_adaptive(model_config)
         if config.dtype != "float32":
             model_config.setdefault("dtype", config.dtype)
+        self.model_config = model_config
         self.model = build(model_config)
         self.train_transform = self.task.transform(config, train=True)
         self.eval_transform = self.task.transform(config, train=False)

@@ -45,7 +45,7 @@ def _batch(example: dict) -> dict:
 
 def _sgs_bins(exp: Experiment, variables, frames, mask) -> np.ndarray | None:
     """The SGS bin of each frame of one clip ``[T, H, W, 3]`` (None without SGS)."""
-    if not exp.config.model.get("sgs"):
+    if not exp.model_config.get("sgs"):
         return None
     _, state = exp.model.apply(variables, frames[None], train=False, mask=mask[None], mutable=["intermediates"])
     leaves = [v for p, v in jax.tree_util.tree_leaves_with_path(state) if "distance" in jax.tree_util.keystr(p)]

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl.testing import absltest
 
-from cfjax.models import SGSConfig, X3D, ResNet3D, build, known_models, reference_input
+from cfjax.models import X3D, ResNet3D, SGSConfig, build, known_models, non_adaptive, reference_input
 from tests.models.util import count_params
 
 ZOO = ["r2plus1d_18", "r2plus1d_50", "resnet101", "resnet18", "resnet50", "resnext101", "sgs_resnet18",
@@ -34,6 +34,16 @@ class RegistryTest(absltest.TestCase):
         shapes = jax.eval_shape(lambda: build({"name": "x3d_m"}).init(jax.random.key(0), jnp.zeros((1, 4, 32, 32, 3))))
         self.assertEqual(count_params(shapes["params"]), 3_794_274)
         self.assertIsInstance(build({"name": "resnet50", "sgs": None}), ResNet3D)
+
+    def test_non_adaptive_baselines(self):
+        atfr = ml_collections.ConfigDict({"name": "x3d_s", "num_classes": 8, "sgs": {"buckets": 2}})
+        self.assertEqual(non_adaptive(atfr), {"name": "x3d_s", "num_classes": 8, "sgs": None})
+        self.assertIsNone(build(non_adaptive(atfr)).sgs)
+        gcf = {"name": "gcf_net", "num_classes": 8, "head": "gcf", "backbone": {"name": "resnet18"}}
+        self.assertEqual(non_adaptive(gcf), {**gcf, "head": "average"})
+        for name in ("coarse_fine", "x3d_s"):  # nothing to switch off
+            with self.assertRaisesRegex(ValueError, rf"adaptive=False: model '{name}' has no non-adaptive baseline"):
+                non_adaptive({"name": name})
 
     def test_errors_name_the_problem(self):
         with self.assertRaisesRegex(ValueError, r"model.name: unknown model 'x3d_xxl'; known models: .*x3d_xs"):

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cfjax.models import build
+from cfjax.models import build, non_adaptive
 from cfjax.train import tasks
 from cfjax.train.optim import lr_multipliers, make_optimizer, make_schedule
 from configs import common
@@ -79,6 +79,9 @@ def test_config_builds(name, variant):
         assert 0 < c.schedule.warmup_steps < c.total_steps
         assert dict(c.data.builder_kwargs) == common.SYNTHETIC_SIZES[c.data.config]  # one dataset per kind
         assert not c.input.flip  # mirroring swaps the synthetic move_left / move_right classes
+    if c.task in ("classification", "clip_set"):  # --config.adaptive=False: ATFR without SGS, GCF's average head
+        baseline = build(non_adaptive(c.model))
+        assert (baseline.head == "average") if c.task == "clip_set" else (baseline.sgs is None)
     if c.task == "clip_set":  # the gates' weights fix N: training and evaluation must agree
         assert tasks.video_transform(c, False).num_clips == c.input.num_clips
         assert c.loss.sparsity_weight > 0
