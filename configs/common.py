@@ -428,8 +428,9 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
 
     ``:synthetic``: a small CFAD (X3D trunk of width 0.5, one block per stage, res3
     features at stride 8, 64-channel heads) on the synthetic tubes (16 frames of 64 x 64),
-    the dataset's N and k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW, 30 of the
-    300 steps TPN-only. ``:smoke``: 3 steps of a tiny one, the same for every dataset.
+    the dataset's N and k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW, 20 of the
+    200 steps TPN-only; about 4 s a step on 2 shared CPU cores (N = 16), so some 15 minutes
+    with its two evaluations. ``:smoke``: 3 steps of a tiny one, the same for every dataset.
     """
     variant = check_variant(arg)
     c = base_config()
@@ -479,7 +480,7 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         "feature_stage": "res3",
         "num_samples": 4 if smoke_run else num_samples,
         "poly_order": 2 if smoke_run else poly_order,
-        "max_proposals": 4 if smoke_run else 6,
+        "max_proposals": 4,  # the G = 3 GT extents in training + 1 TPN proposal
         "temporal_scales": (0.25, 0.5, 0.75, 1.0),
         "tpn_width": 8 if smoke_run else 64,
         "width": 8 if smoke_run else 64,
@@ -497,6 +498,6 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         c.loss.tpn_steps = 1  # both phases run
     else:
         synthetic_tubes(c, variant, clip_length=16, crop=64)
-        synthetic_schedule(c, steps=300, batch=8)
-        c.loss.tpn_steps = 30
+        synthetic_schedule(c, steps=200, batch=8)
+        c.loss.tpn_steps = 20
     return c
