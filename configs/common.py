@@ -8,9 +8,10 @@ a handful of examples: a test that the whole pipeline runs). This module holds
 - the datasets (:data:`DATASETS`: builder, config, classes, training-set size);
 - the recipes used by several files: :func:`atfr_x3d` (X3D + SGS, by size and
   dataset), :func:`atfr_resnet` (3D ResNets + SGS on Mini-Kinetics),
-  :func:`gcf` (GCF-Net, by backbone and dataset);
+  :func:`gcf` (GCF-Net, by backbone and dataset), :func:`cfad` (CFAD, by dataset);
 - the variant adjustments per task (:func:`synthetic_classification`,
-  :func:`synthetic_frame_detection`, :func:`synthetic_clip_set`, :func:`smoke`).
+  :func:`synthetic_frame_detection`, :func:`synthetic_clip_set`, :func:`synthetic_tubes`,
+  :func:`smoke`).
 
 The synthetic datasets have the same sizes for every config of a task kind
 (:data:`SYNTHETIC_SIZES`), so they are generated once per data directory, and
@@ -33,6 +34,7 @@ __all__ = [
     "X3D_INPUTS",
     "atfr_resnet",
     "atfr_x3d",
+    "cfad",
     "epochs_to_steps",
     "gcf",
     "set_dataset",
@@ -42,6 +44,7 @@ __all__ = [
     "synthetic_clip_set",
     "synthetic_frame_detection",
     "synthetic_schedule",
+    "synthetic_tubes",
 ]
 
 # name: (builder, builder config, classes, training examples). The sizes turn epochs into
@@ -54,6 +57,11 @@ DATASETS = {
     "ucf101": ("cfjax_ucf101", "split1", 101, 9_537),
     # "default" is the 24 fps, short side 256 build (CHARADES_FRAME_FPS): the paper's frames.
     "charades": ("cfjax_charades", "default", 157, 7_985),
+    # ACT's splits (split 1): 2,284 / 910 UCF101-24 videos, 660 / 268 JHMDB-21 videos.
+    "ucf101_24": ("cfjax_ucf101_24", "split1", 24, 2_284),
+    "jhmdb21": ("cfjax_jhmdb", "split1", 21, 660),
+    # UCF Sports (10 classes, the usual 103 / 47 split): cfjax has no builder for it yet.
+    "ucfsports": ("cfjax_ucfsports", "default", 10, 103),
 }
 
 # X3D inputs: frames, stride, crop (train and test: the spatial size of DESIGN.md's X3D table
@@ -72,6 +80,7 @@ SYNTHETIC_SIZES = {
     "classification": {"num_frames": 32, "num_train": 512, "num_test": 128},
     "temporal_detection": {"num_train": 256, "num_test": 64},  # 96 frames (the builder's default)
     "clip_set": {"num_train": 384, "num_test": 96},  # 8 clips x 8 frames (the builder's default)
+    "tubes": {"num_frames": 16, "num_train": 256, "num_test": 64},  # 64 x 64, 1..3 actors of 6..10 px
 }
 SYNTHETIC_CLASSES = 8
 SMOKE_BATCH = 8
@@ -371,4 +380,124 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     else:
         synthetic_clip_set(c, variant, clip_length=2, stride=4, crop=32)
         smoke(c)
+    return c
+
+
+# ------------------------------------------------------------------------------------- CFAD
+
+# Anchor sizes (w, h) of the synthetic tubes at 64 x 64:
+#   kmeans_anchor_sizes(wh, k=6) over the (x2 - x1 + 1, y2 - y1 + 1) of every box of the 256
+#   training videos of SYNTHETIC_SIZES["tubes"] (cfjax.data.synthetic.tubes, seeds (0, 0, i)),
+#   rounded to 2 decimals; the smoke variant (32 x 32 crops) halves them.
+SYNTHETIC_TUBE_ANCHORS = ((3.0, 7.0), (4.0, 8.54), (7.0, 7.0), (5.0, 10.0), (8.48, 8.48), (10.0, 10.0))
+CFAD_TPN_EPOCHS = 5  # full scale: epochs of TPN-only training before end-to-end (assumed)
+
+
+def synthetic_tubes(c, variant: str, *, clip_length: int, crop: int) -> None:
+    """Data and inputs of tube detection on the synthetic videos (16 frames of 64 x 64, 1..3
+    actors whose class is their motion): one clip of ``clip_length`` consecutive frames,
+    training short side in ``[crop, 1.25 crop]`` with random crops (no flip: see
+    :func:`synthetic_classification`); evaluation at short side ``crop``, centre crop."""
+    synthetic_data(c, "tubes", variant == "smoke", **SYNTHETIC_SIZES["tubes"])
+    c.input.sampling, c.input.clip_length, c.input.stride = "clip", clip_length, 1
+    _train_input(c, crop)
+    c.eval_input = {"sampling": "clip", "num_clips": 1, "num_crops": 1, "short_side": crop}
+
+
+def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_order: int) -> ml_collections.ConfigDict:
+    """CFAD (Li, Lin, See et al., ECCV 2020) on ``dataset``: ``T = clip_length`` frames,
+    ``N = num_samples`` 2D maps per proposal, polynomial order ``k = poly_order``.
+
+    Full scale. Fixed by the paper (DESIGN.md): T, N, k per dataset; 6 anchors per location
+    from k-means of the training boxes; at most 3 tubes per video after tube NMS at 0.2;
+    refinement with alpha = 0.5 and a search window of sigma = 0.8; the TPN is trained
+    first, then the whole detector (``loss.tpn_steps``, then ``loss.cfad_stage =
+    "end_to_end"``).
+
+    Assumed (not fixed by DESIGN.md or the paper as far as known here): the backbone is
+    Hara et al.'s 3D ResNet-50 (the zoo has no I3D) with its res4 features, trained from
+    scratch (no pretrained-weights key yet); ``anchor_sizes`` stay CFAD's placeholder until
+    :func:`cfjax.models.cfad.kmeans_anchor_sizes` is run over the prepared training boxes;
+    T consecutive frames (stride 1) at the native frame rate; training short side jittered
+    in [240, 300], random 224 crops and flips; test: the centred clip at short side 240,
+    centre 224 crop (the sides of 320 x 240 frames are cut, for GT and detections alike);
+    SGD momentum 0.9, weight decay 5e-4 (Faster R-CNN's), batch 8 clips, lr 0.01 with 1
+    warm-up epoch, x0.1 at 2/3 and 8/9 of 30 epochs; the first :data:`CFAD_TPN_EPOCHS`
+    epochs train only the TPN. Evaluation is clip-level (see
+    :class:`cfjax.train.tasks.TubeDetectionTask`).
+
+    ``:synthetic``: a small CFAD (X3D trunk of width 0.5, one block per stage, res3
+    features at stride 8, 64-channel heads) on the synthetic tubes (16 frames of 64 x 64),
+    the dataset's N and k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW, 20 of the
+    200 steps TPN-only; about 4 s a step on 2 shared CPU cores (N = 16), so some 15 minutes
+    with its two evaluations. ``:smoke``: 3 steps of a tiny one, the same for every dataset.
+    """
+    variant = check_variant(arg)
+    c = base_config()
+    c.task = "tubes"
+    classes = set_dataset(c, dataset)
+    c.model = {
+        "name": "cfad",
+        "num_classes": classes,
+        "backbone": {"name": "resnet50"},
+        "feature_stage": "res4",
+        "num_samples": num_samples,
+        "poly_order": poly_order,
+        "max_proposals": 8,
+        "max_tubes": 3,
+        "tube_nms_iou": 0.2,
+        "alpha": 0.5,
+        "sigma": 0.8,
+    }
+    c.data.max_tubes = 3
+    c.input.sampling, c.input.clip_length, c.input.stride = "clip", clip_length, 1
+    c.input.crop_size, c.input.scale_range = 224, (240, 300)
+    c.eval_input = {"sampling": "clip", "num_clips": 1, "num_crops": 1, "short_side": 240}
+    c.batch_size, c.eval_batch_size = 8, 8
+    c.num_epochs = 30
+    c.optimizer.name, c.optimizer.momentum, c.optimizer.weight_decay = "sgd", 0.9, 5e-4
+    c.schedule.name, c.schedule.base_lr = "multistep", 0.01
+    c.schedule.boundaries, c.schedule.decay_factor = (2 / 3, 8 / 9), 0.1
+    c.schedule.warmup_steps = max(1, epochs_to_steps(dataset, 1, c.batch_size))
+    c.loss.cfad_stage = "end_to_end"
+    c.loss.tpn_steps = epochs_to_steps(dataset, CFAD_TPN_EPOCHS, c.batch_size)
+    c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 50, 2000, 500
+    if variant is None:
+        return c
+
+    smoke_run = variant == "smoke"
+    scale = 0.5 if smoke_run else 1.0
+    c.model = {
+        "name": "cfad",
+        "num_classes": SYNTHETIC_CLASSES,
+        "backbone": {
+            "name": "x3d_xs",
+            "width_factor": 0.5,
+            "depth_factor": 1.0,
+            "base_depths": (1, 1, 1, 1),
+            "head_width": 8,
+        },
+        "feature_stage": "res3",
+        "num_samples": 4 if smoke_run else num_samples,
+        "poly_order": 2 if smoke_run else poly_order,
+        "max_proposals": 4,  # the G = 3 GT extents in training + 1 TPN proposal
+        "temporal_scales": (0.25, 0.5, 0.75, 1.0),
+        "tpn_width": 8 if smoke_run else 64,
+        "width": 8 if smoke_run else 64,
+        "hourglass_width": 8 if smoke_run else 32,
+        "rpn_width": 8 if smoke_run else 64,
+        "pre_nms_tubes": 8 if smoke_run else 32,
+        "anchor_sizes": tuple((w * scale, h * scale) for w, h in SYNTHETIC_TUBE_ANCHORS),
+        "max_tubes": 3,
+        "tube_nms_iou": 0.2,
+    }
+    c.data.max_tubes = 3
+    if smoke_run:
+        synthetic_tubes(c, variant, clip_length=8, crop=32)
+        smoke(c)
+        c.loss.tpn_steps = 1  # both phases run
+    else:
+        synthetic_tubes(c, variant, clip_length=16, crop=64)
+        synthetic_schedule(c, steps=200, batch=8)
+        c.loss.tpn_steps = 20
     return c

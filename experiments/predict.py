@@ -4,7 +4,9 @@
         [--out DIR/predict] [--checkpoint best|latest|STEP] [--fps F]
 
 Plots: class scores over time; Coarse-Fine: Grid Pool positions over the frame strip;
-SGS models: frames grouped into bins; GCF-Net: the gate of each clip.
+SGS models: frames grouped into bins; GCF-Net: the gate of each clip; CFAD (``tubes``): the
+coarse (green) and refined (red) tubes on a strip of the clip's frames, and the detections
+(class, score, boxes with the video's frame numbers) in the JSON.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ VARIANTS = (None, "synthetic", "smoke")
 def base_config() -> ml_collections.ConfigDict:
     """Defaults for every key the trainer reads (a config file overrides them)."""
     c = ml_collections.ConfigDict()
-    c.task = "classification"  # classification | frame_detection | clip_set (see cfjax.train.tasks)
+    c.task = "classification"  # classification | frame_detection | clip_set | tubes (see cfjax.train.tasks)
     c.seed = 0  # parameters, dropout and data order
     c.dtype = "float32"  # compute dtype given to the model ("bfloat16" for mixed precision)
     c.model = ml_collections.ConfigDict({"name": "x3d_s"})  # cfjax.models.build(config.model)
@@ -37,6 +37,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.worker_count = 0  # grain worker processes
     c.data.max_actors = 16  # padding of tube datasets (AdaptedSource)
     c.data.max_segments = 64  # padding of segment lists (AdaptedSource)
+    c.data.max_tubes = 3  # tubes task: GT tubes per training clip (G of cfad_loss; < model.max_proposals)
 
     # Training input (cfjax.data.pipeline.VideoTransform fields).
     c.input = ml_collections.ConfigDict()
@@ -84,6 +85,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss = ml_collections.ConfigDict()
     c.loss.label_smoothing = 0.0
     c.loss.sparsity_weight = 0.0  # GCF-Net gate L1 weight
+    # CFAD (tubes task): "tpn" trains the temporal proposal network only; "end_to_end" trains
+    # everything, after a first phase of ``tpn_steps`` steps in which only the TPN terms count
+    # (the paper trains the TPN first). The phase switch is a traced 0/1 weight on the non-TPN
+    # terms inside the one jitted train step (cfjax.train.tasks.TubeDetectionTask.loss).
+    c.loss.cfad_stage = "end_to_end"
+    c.loss.tpn_steps = 0
+    c.loss.cfad = ml_collections.ConfigDict()  # overrides of cfjax.models.cfad.CFADLossConfig fields (not stage)
 
     c.log_every_steps = 10
     c.eval_every_steps = 0  # 0: evaluate only at the end

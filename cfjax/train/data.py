@@ -28,6 +28,10 @@ class Dataset:
         self._config = config
         features = builder.info.features
         names = getattr(features["label"], "names", None) if "label" in features else None
+        if names is None and "tube_labels" in features and builder.name == "cfjax_synthetic":
+            from cfjax.data.synthetic import MOTION_CLASSES  # the synthetic tubes' labels are motions
+
+            names = MOTION_CLASSES
         if names is None:
             num = _num_classes(builder)
             names = [str(i) for i in range(num)]

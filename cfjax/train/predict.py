@@ -5,7 +5,10 @@
 - Coarse-Fine (``frame_detection``): per-frame scores and the Grid Pool's sampling
   positions over the clip's frame strip;
 - SGS models: the frames of the central window grouped into their bins;
-- GCF-Net (``clip_set``): the gate of each clip.
+- GCF-Net (``clip_set``): the gate of each clip;
+- CFAD (``tubes``): the refined and coarse tubes of the clip (JSON: per tube its class,
+  score and boxes with the video's 1-based frame numbers, in the pixels of the evaluated
+  frames), drawn on a strip of frames (coarse green, refined red, ground truth dotted).
 """
 
 from __future__ import annotations
@@ -68,6 +71,65 @@ def _segments(frame_labels: np.ndarray) -> np.ndarray:
     return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1], axis=1)
 
 
+def _tube_list(d: dict, frame_numbers: np.ndarray, names) -> list[dict]:
+    """Valid tubes of one clip's detections as JSON-able dicts (boxes rows ``frame, x1, y1, x2, y2``)."""
+    tubes = []
+    for m in np.flatnonzero(d["valid"]):
+        ok = d["frame_valid"][m]
+        label = int(d["labels"][m])
+        rows = np.concatenate([frame_numbers[ok, None], d["frame_boxes"][m][ok]], axis=1)
+        tubes.append(
+            {
+                "label": label,
+                "class": names[label] if label < len(names) else str(label),
+                "score": float(d["scores"][m]),
+                "boxes": np.round(rows, 2).tolist(),
+            }
+        )
+    return tubes
+
+
+def _predict_tubes(exp: Experiment, variables, example: dict, raw) -> dict:
+    """CFAD on the evaluated clip of ``example``: tubes (JSON) and what :func:`plots.plot_tubes` draws."""
+    from cfjax.train.tasks import tube_clip_targets
+
+    names = exp.dataset.class_names
+    shown = raw(dict(example), np.random.default_rng(0))
+    if "boxes" in shown:
+        shown = tube_clip_targets(shown, int(exp.config.data.max_actors))
+    transform = getattr(exp.eval_transform, "base", exp.eval_transform)
+    batch = _batch(normalize(shown, transform.mean, transform.std))
+    outputs = _forward(exp)(variables, batch)
+    mask = np.asarray(shown["frame_mask"], bool)
+    frame_numbers = np.asarray(shown["frame_indices"], np.int64) + 1
+    out = {"frames": shown["frames"], "frame_numbers": frame_numbers}
+    scores = np.zeros(max(len(names), exp.model.num_classes))
+    for key in ("detections", "coarse_detections"):
+        d = {k: np.asarray(v)[0] for k, v in outputs[key].items()}
+        d["frame_boxes"] = np.nan_to_num(d["frame_boxes"].astype(np.float64), posinf=1e6, neginf=-1e6)
+        d["frame_valid"] = d["frame_valid"].astype(bool) & mask[None]
+        d["valid"] = d["valid"].astype(bool) & d["frame_valid"].any(-1)
+        out[key] = _tube_list(d, frame_numbers, names)
+        out[f"_{key}"] = (d["frame_boxes"][d["valid"]], d["frame_valid"][d["valid"]])
+        if key == "detections":
+            for m in np.flatnonzero(d["valid"]):
+                scores[d["labels"][m]] = max(scores[d["labels"][m]], float(d["scores"][m]))
+            out["_labels"] = [f"{t['class']} {t['score']:.2f}" for t in out[key]]
+    out["scores"] = scores
+    if "gt_boxes" in shown:
+        keep = np.asarray(shown["gt_tube_valid"], bool)
+        out["_gt"] = (shown["gt_boxes"][keep], shown["gt_valid"][keep])
+        gt = {
+            "valid": keep[keep],
+            "frame_valid": shown["gt_valid"][keep],
+            "labels": shown["gt_labels"][keep],
+            "scores": np.ones(int(keep.sum())),
+            "frame_boxes": shown["gt_boxes"][keep].astype(np.float64),
+        }
+        out["ground_truth"] = _tube_list(gt, frame_numbers, names)
+    return out
+
+
 def predict_example(exp: Experiment, state, example: dict) -> dict:
     """Runs the model of ``exp`` on a whole-video example (``frames [F, H, W, 3]`` uint8, + labels if any).
 
@@ -99,6 +161,8 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
         bins = _sgs_bins(exp, variables, batch["frames"][0, middle], views["frame_mask"][middle])
         if bins is not None:
             out["bins"] = bins
+    elif task == "tubes":
+        out.update(_predict_tubes(exp, variables, example, raw))
     else:
         shown = raw(dict(example), np.random.default_rng(0))
         batch = _batch(normalize(shown, transform.mean, transform.std))
@@ -151,6 +215,19 @@ def write_prediction(result: dict, out_dir, stem: str, class_names) -> list[Path
         paths.append(plots.plot_grid_positions(
             result["frames"], np.clip(result["grid"], 0, 1), out_dir / f"{stem}_grid.png", segments=segments, title=stem,
         ))
+    if "_detections" in result:
+        paths.append(
+            plots.plot_tubes(
+                result["frames"],
+                out_dir / f"{stem}_tubes.png",
+                refined=result["_detections"],
+                coarse=result["_coarse_detections"],
+                gt=result.get("_gt"),
+                labels=result["_labels"],
+                frame_numbers=result["frame_numbers"],
+                title=title,
+            )
+        )
     if "gates" in result:
         paths.append(plots.plot_clip_gates(
             result["frames"], result["gates"], out_dir / f"{stem}_gates.png", relevant=result.get("relevant_clips"),
@@ -158,7 +235,7 @@ def write_prediction(result: dict, out_dir, stem: str, class_names) -> list[Path
         ))
     record = {
         k: (v.tolist() if isinstance(v, np.ndarray) else v)
-        for k, v in result.items() if k not in ("frames",)
+        for k, v in result.items() if k != "frames" and not k.startswith("_")
     }
     json_path = out_dir / f"{stem}.json"
     json_path.write_text(json.dumps(record, indent=1))

@@ -9,8 +9,10 @@ A task is the one place that knows the keys of a batch. The trainer calls, in or
 - ``eval_metrics(results, class_names)`` -> ``(metrics, per_class)`` on the host, where
   ``results`` holds the concatenated ``eval_outputs`` of valid examples.
 
-New tasks (spatio-temporal tubes with CFAD) subclass :class:`Task` and
-:func:`register_task` themselves.
+A task whose ``loss_takes_step`` is True gets the traced train step as
+``loss(outputs, batch, config, step=step)`` (CFAD's TPN-first phase).
+
+New tasks subclass :class:`Task` and :func:`register_task` themselves.
 """
 
 from __future__ import annotations
@@ -24,9 +26,22 @@ import numpy as np
 
 from cfjax import metrics as metrics_lib
 from cfjax.data.pipeline import VideoTransform
+from cfjax.models.cfad import CFADLossConfig, cfad_loss
 from cfjax.train import losses
 
-__all__ = ["TASKS", "ClassificationTask", "ClipSetTask", "FrameDetectionTask", "Task", "get_task", "register_task"]
+__all__ = [
+    "TASKS",
+    "ClassificationTask",
+    "ClipSetTask",
+    "FrameDetectionTask",
+    "Task",
+    "TubeDetectionTask",
+    "TubeTargets",
+    "get_task",
+    "register_task",
+    "tube_act_layout",
+    "tube_clip_targets",
+]
 
 _TRANSFORM_FIELDS = {f.name for f in dataclasses.fields(VideoTransform)}
 
@@ -337,6 +352,253 @@ class ClipSetTask(Task):
         return out, _per_class_table({"count": table["count"], "top1": table["top1"]}, class_names)
 
 
+# ------------------------------------------------------------------------------------ tubes
+
+TUBE_TARGET_KEYS = ("gt_boxes", "gt_valid", "gt_labels", "gt_tube_valid")
+_TPN_PARTS = ("tpn_cls", "tpn_reg")
+
+
+def tube_clip_targets(example: dict, max_tubes: int) -> dict:
+    """A sampled clip's actor boxes -> per-example CFAD targets on the clip's frame axis.
+
+    Reads what :class:`VideoTransform` (``sampling="clip"``) leaves of a tube dataset's
+    example: ``boxes [T, A, 4]`` and ``box_mask [T, A]`` (already moved by the pipeline's
+    resize / crop / flip, inclusive pixels), ``tube_labels [A]`` (-1 for padding actors),
+    ``tube_mask [A]`` and ``frame_mask [T]``. Replaces them by
+
+    - ``gt_boxes`` float32 ``[G, T, 4]``, ``gt_valid`` bool ``[G, T]`` (a box on that clip
+      step; never on loop-padded steps), ``gt_labels`` int32 ``[G]`` (0 for padding),
+      ``gt_tube_valid`` bool ``[G]``, with ``G = max_tubes``:
+
+    the tubes with at least one box in the clip, in record order, valid first. When more
+    than ``G`` tubes are in the clip, the ``G`` with the most boxes in it are kept (ties:
+    record order); the others are dropped from the targets.
+    """
+    missing = [k for k in ("boxes", "box_mask", "tube_labels", "tube_mask", "frame_mask") if k not in example]
+    if missing:
+        raise KeyError(
+            f"example: the tubes task needs a tube dataset (boxes per actor); missing {missing}, has {sorted(example)}"
+        )
+    out = dict(example)
+    boxes = np.asarray(out.pop("boxes"), np.float32)
+    mask = np.asarray(out.pop("box_mask"), bool) & np.asarray(out["frame_mask"], bool)[:, None]
+    labels = np.asarray(out.pop("tube_labels"), np.int64)
+    tube_mask = np.asarray(out.pop("tube_mask"), bool)
+    t = boxes.shape[0]
+    counts = np.where(tube_mask, mask.sum(axis=0), 0)
+    present = np.flatnonzero(counts > 0)
+    if len(present) > max_tubes:
+        present = np.sort(present[np.argsort(-counts[present], kind="stable")[:max_tubes]])
+    out["gt_boxes"] = np.zeros((max_tubes, t, 4), np.float32)
+    out["gt_valid"] = np.zeros((max_tubes, t), bool)
+    out["gt_labels"] = np.zeros((max_tubes,), np.int32)
+    out["gt_tube_valid"] = np.zeros((max_tubes,), bool)
+    for g, a in enumerate(present):
+        out["gt_boxes"][g] = np.where(mask[:, a, None], boxes[:, a], 0)
+        out["gt_valid"][g] = mask[:, a]
+        out["gt_labels"][g] = labels[a]
+        out["gt_tube_valid"][g] = True
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TubeTargets:
+    """Wraps a clip transform: adds the CFAD targets of :func:`tube_clip_targets`."""
+
+    base: VideoTransform
+    max_tubes: int = 3
+
+    def __call__(self, example, rng):
+        return tube_clip_targets(self.base(example, rng), self.max_tubes)
+
+
+def _clean_boxes(boxes) -> np.ndarray:
+    """Finite boxes with ``x2 >= x1``, ``y2 >= y1`` (an untrained model may emit anything)."""
+    boxes = np.nan_to_num(np.asarray(boxes, np.float64), nan=0.0, posinf=1e6, neginf=-1e6)
+    boxes[..., 2] = np.maximum(boxes[..., 2], boxes[..., 0])
+    boxes[..., 3] = np.maximum(boxes[..., 3], boxes[..., 1])
+    return boxes
+
+
+def tube_act_layout(results: dict, class_names, prefix: str = "") -> tuple[dict, dict, np.ndarray]:
+    """Concatenated :meth:`TubeDetectionTask.eval_outputs` -> the ACT layouts of :mod:`cfjax.metrics.detection`.
+
+    Video ``v`` is named ``video_{index:06d}`` (its source index). Frame numbers are
+    ``frame_numbers`` (the video's 1-based frame numbers at the clip's stride), boxes are
+    in the pixels of the evaluated (resized, cropped) frames; only valid clip steps count.
+
+    Args:
+      results: ``gt_*``, ``frame_numbers``, ``frame_mask``, ``index`` and
+        ``{prefix}det_{boxes, frame_valid, labels, scores, valid}`` stacked over videos.
+      prefix: ``""`` for the refined detections, ``"coarse_"`` for the coarse ones.
+
+    Returns:
+      ``(gt, video_detections, frame_detections [M, 8])``.
+    """
+    n = len(results["frame_mask"])
+    index = results["index"] if "index" in results else np.arange(n)
+    names = [f"video_{int(i):06d}" for i in index]
+    gttubes, video_dets, frame_rows = {}, {}, []
+    for v, name in enumerate(names):
+        frames = np.asarray(results["frame_numbers"][v], np.float64)
+        mask = np.asarray(results["frame_mask"][v], bool)
+        per_label: dict[int, list] = {}
+        for g in range(results["gt_valid"].shape[1]):
+            ok = np.asarray(results["gt_valid"][v, g], bool) & mask
+            if results["gt_tube_valid"][v, g] and ok.any():
+                rows = np.concatenate([frames[ok, None], results["gt_boxes"][v, g][ok]], axis=1)
+                per_label.setdefault(int(results["gt_labels"][v, g]), []).append(rows)
+        gttubes[name] = per_label
+        dets: dict[int, list] = {}
+        for m in range(results[prefix + "det_valid"].shape[1]):
+            label = int(results[prefix + "det_labels"][v, m])
+            ok = np.asarray(results[prefix + "det_frame_valid"][v, m], bool) & mask
+            if not results[prefix + "det_valid"][v, m] or label < 0 or not ok.any():
+                continue
+            score = float(np.nan_to_num(results[prefix + "det_scores"][v, m]))
+            boxes = _clean_boxes(results[prefix + "det_boxes"][v, m][ok])
+            count = len(boxes)
+            tube = np.concatenate([frames[ok, None], boxes, np.full((count, 1), score)], axis=1)
+            dets.setdefault(label, []).append((tube, score))
+            meta = np.tile(np.array([[v, 0, label, score]], np.float64), (count, 1))
+            meta[:, 1] = frames[ok]
+            frame_rows.append(np.concatenate([meta, boxes], axis=1))
+        video_dets[name] = dets
+    gt = {"labels": list(class_names), "gttubes": gttubes, "test_videos": [names]}
+    frame_dets = np.concatenate(frame_rows) if frame_rows else np.zeros((0, 8))
+    return gt, video_dets, frame_dets
+
+
+class TubeDetectionTask(Task):
+    """Spatio-temporal action tubes (CFAD) with the ACT protocol (UCF101-24, JHMDB-21).
+
+    Batch: ``frames [B, T, H, W, 3]`` (one clip, ``sampling="clip"``), ``frame_mask``,
+    ``frame_indices`` and the targets of :func:`tube_clip_targets` (``G = data.max_tubes``
+    in training, ``data.max_actors``, i.e. every tube, in evaluation).
+
+    Training: :func:`cfjax.models.cfad.cfad_loss` of stage ``loss.cfad_stage`` (fields of
+    ``loss.cfad`` override :class:`~cfjax.models.cfad.CFADLossConfig`). With stage
+    ``"end_to_end"`` and ``loss.tpn_steps > 0`` the first ``tpn_steps`` steps count only
+    the TPN terms: the non-TPN terms are multiplied by a traced ``step >= tpn_steps``, so
+    the trainer's single compiled step serves both phases (in the first phase the other
+    heads get zero gradients but are still computed; weight decay still applies to them).
+
+    Evaluation is clip-level: the evaluated clip (centred, ``clip_length`` steps at
+    ``stride``) is the "video". Ground truth = the GT tubes restricted to the clip's
+    frames, in the evaluated frames' pixels (the pipeline's resize and centre crop applied);
+    detections (refined and coarse, at most ``max_tubes`` per clip) on the same frames.
+    Frames are numbered ``frame_index // stride + 1`` (the video's 1-based frame number
+    when ``stride = 1``: consecutive at any stride, so ACT's tube IoU stays exact). For
+    videos longer than the clip this is not ACT's whole-video protocol.
+
+    Metrics (refined; ``coarse_`` prefix: coarse tubes only, "without refinement"):
+    ``video_map_20``, ``video_map_50``, ``video_map_75``, ``video_map_50_95``,
+    ``frame_map_50``, ``video_mabo``, and the error breakdown of the frame detections
+    (every tube box is a frame detection with the tube's score; CFAD Fig. 5):
+    ``error_{true_positive, duplicate, wrong_class, localisation, background}`` fractions.
+    The per-class table has the per-class APs, ABOs and error fractions.
+    """
+
+    name = "tubes"
+    best_metric = "video_map_50"
+    loss_takes_step = True
+    stride = 1  # the evaluated clip's stride (set by get_task)
+    num_classes = 0  # fallback when the dataset has no class names (set by get_task)
+
+    def transform(self, config, train):
+        base = video_transform(config, train)
+        if base.sampling != "clip":
+            raise ValueError(f"input.sampling: the tubes task samples one clip ('clip'), got {base.sampling!r}")
+        return TubeTargets(base, int(config.data.max_tubes if train else config.data.max_actors))
+
+    def inputs(self, model, batch):
+        _require(batch, ("frames",), self.name)
+        return (batch["frames"],), {}
+
+    @staticmethod
+    def targets(batch) -> dict:
+        """The batch's targets in the layout of :func:`cfjax.models.cfad.cfad_loss`."""
+        _require(batch, TUBE_TARGET_KEYS, "tubes")
+        return {
+            "boxes": batch["gt_boxes"],
+            "valid": batch["gt_valid"],
+            "labels": batch["gt_labels"],
+            "tube_valid": batch["gt_tube_valid"],
+        }
+
+    def forward(self, model, variables, batch, train: bool, rngs=None):
+        args, kwargs = self.inputs(model, batch)
+        if train:  # the GT extents fill the first proposal slots (CFAD docstring)
+            kwargs["targets"] = self.targets(batch)
+        raw, updates = _apply(model, variables, args, kwargs, train, rngs)
+        return dict(raw), updates
+
+    @staticmethod
+    def loss_config(config) -> CFADLossConfig:
+        overrides = dict(config.loss.get("cfad") or {})
+        if "stage" in overrides:
+            raise ValueError("loss.cfad.stage: set loss.cfad_stage instead")
+        return CFADLossConfig.make({**overrides, "stage": config.loss.get("cfad_stage", "end_to_end")})
+
+    def loss(self, outputs, batch, config, step=None):
+        loss_config = self.loss_config(config)
+        _, parts = cfad_loss(outputs, self.targets(batch), loss_config)
+        weights = dict(loss_config.weights)
+        tpn = sum(weights.get(k, 1.0) * parts[k] for k in _TPN_PARTS)
+        rest = [weights.get(k, 1.0) * v for k, v in parts.items() if k not in _TPN_PARTS]
+        tpn_steps = int(config.loss.get("tpn_steps", 0))
+        if rest and tpn_steps > 0 and step is not None:
+            on = (jnp.asarray(step) >= tpn_steps).astype(tpn.dtype)
+        else:
+            on = jnp.ones((), tpn.dtype)
+        total = tpn + on * sum(rest) if rest else tpn
+        metrics = {"loss": total, "tpn_phase": 1 - on, **{f"loss_{k}": v for k, v in parts.items()}}
+        return total, metrics
+
+    def eval_outputs(self, outputs, batch):
+        _require(batch, ("frame_mask", "frame_indices", *TUBE_TARGET_KEYS), self.name)
+        out = {k: batch[k] for k in TUBE_TARGET_KEYS}
+        frame_mask = batch["frame_mask"].astype(bool)
+        out["frame_mask"] = frame_mask
+        out["frame_indices"] = batch["frame_indices"]
+        out["frame_numbers"] = (batch["frame_indices"] // self.stride + 1).astype(jnp.int32)
+        for prefix, key in (("", "detections"), ("coarse_", "coarse_detections")):
+            d = outputs[key]
+            out[prefix + "det_boxes"] = d["frame_boxes"].astype(jnp.float32)
+            out[prefix + "det_frame_valid"] = d["frame_valid"] & frame_mask[:, None, :]
+            out[prefix + "det_labels"] = d["labels"]
+            out[prefix + "det_scores"] = d["scores"].astype(jnp.float32)
+            out[prefix + "det_valid"] = d["valid"]
+        return out
+
+    def eval_metrics(self, results, class_names):
+        class_names = list(class_names) or [str(i) for i in range(self.num_classes)]
+        out = {"num_examples": len(results["frame_mask"])}
+        table = {}
+        for prefix in ("", "coarse_"):
+            gt, video_dets, frame_dets = tube_act_layout(results, class_names, prefix)
+            vmap = metrics_lib.video_map(gt, video_dets, iou_thresholds=(0.2, 0.5, 0.75))
+            for thr, value in zip(("20", "50", "75"), vmap.mean_ap):
+                out[f"{prefix}video_map_{thr}"] = float(value)
+            out[f"{prefix}video_map_50_95"] = float(vmap.mean_ap_50_95)
+            fmap, fap = metrics_lib.detection_frame_map(gt, frame_dets, iou_threshold=0.5)
+            out[f"{prefix}frame_map_50"] = float(fmap)
+            mabo, abo = metrics_lib.video_mabo(gt, video_dets)
+            out[f"{prefix}video_mabo"] = float(mabo)
+            errors = metrics_lib.frame_error_breakdown(gt, frame_dets)
+            for j, category in enumerate(errors.categories):
+                out[f"{prefix}error_{category}"] = float(errors.total_fractions[j])
+                table[f"{prefix}error_{category}"] = errors.fractions[:, j]
+            table[f"{prefix}video_ap_50"] = vmap.ap[1]
+            table[f"{prefix}video_ap_50_95"] = vmap.ap_50_95
+            table[f"{prefix}frame_ap_50"] = fap
+            table[f"{prefix}abo"] = abo
+            if not prefix:
+                counts = [sum(len(t.get(c, [])) for t in gt["gttubes"].values()) for c in range(len(class_names))]
+                table = {"gt_tubes": counts, **table}
+        return out, _per_class_table(table, class_names)
+
+
 TASKS: dict[str, type[Task]] = {}
 
 
@@ -346,7 +608,7 @@ def register_task(cls: type[Task]) -> type[Task]:
     return cls
 
 
-for _cls in (ClassificationTask, FrameDetectionTask, ClipSetTask):
+for _cls in (ClassificationTask, FrameDetectionTask, ClipSetTask, TubeDetectionTask):
     register_task(_cls)
 
 
@@ -358,4 +620,7 @@ def get_task(config) -> Task:
     if isinstance(task, FrameDetectionTask):
         span = config.input.clip_length * config.input.stride / config.input.fine_stride
         task.coarse_span = span
+    if isinstance(task, TubeDetectionTask):
+        task.stride = int(video_transform(config, False).stride)
+        task.num_classes = int(config.model.get("num_classes", 0))
     return task

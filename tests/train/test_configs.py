@@ -67,7 +67,8 @@ def test_config_builds(name, variant):
         transform = tasks.video_transform(c, train)
         assert transform.train is train
         task.transform(c, train)
-    assert c.input.sampling == {"classification": "clip", "clip_set": "clips", "frame_detection": "coarse_fine"}[c.task]
+    samplings = {"classification": "clip", "clip_set": "clips", "frame_detection": "coarse_fine", "tubes": "clip"}
+    assert c.input.sampling == samplings[c.task]
     if variant is None:
         classes = next(d[2] for d in common.DATASETS.values() if d[:2] == (c.data.dataset, c.data.config))
         assert model.num_classes == classes

@@ -1,0 +1,169 @@
+"""The tubes task (CFAD): targets follow the pixels, a perfect detector scores 1, a smoke
+config trains, evaluates (both loss phases) and predicts a PNG."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cfjax.data import synthetic
+from cfjax.data.pipeline import VideoTransform
+from cfjax.data.records import example_from_record
+from cfjax.train import loop, tasks
+from cfjax.train.writers import read_metrics
+from configs import common
+from tests.train.test_configs import _QuickCompileJax
+
+FRAMES, SIZE = 16, 64
+
+
+def record(seed):
+    s = synthetic.tubes((7, seed), num_frames=FRAMES, height=SIZE, width=SIZE)
+    return example_from_record(
+        {
+            "frames": s["frames"],
+            "tube_labels": np.array([c for c, _ in s["tubes"]], np.int64),
+            "tube_lengths": np.array([len(b) for _, b in s["tubes"]], np.int64),
+            "tube_boxes": np.concatenate([b for _, b in s["tubes"]]),
+        },
+        max_actors=4,
+    )
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        VideoTransform(train=False, clip_length=12, crop_size=32, normalise=False),  # downscale, centre crop
+        VideoTransform(train=True, clip_length=12, stride=1, crop_size=48, scale_range=(80, 96), normalise=False),
+    ],
+    ids=["eval_downscale", "train_upscale_crop_flip"],
+)
+def test_targets_cover_the_actors_pixels(transform):
+    checked = 0
+    for seed in range(6):
+        out = tasks.TubeTargets(transform, max_tubes=3)(record(seed), np.random.default_rng(seed))
+        assert {"boxes", "box_mask", "tube_mask"}.isdisjoint(out)
+        frames = out["frames"]
+        t = frames.shape[0]
+        assert out["gt_boxes"].shape == (3, t, 4) and out["gt_valid"].shape == (3, t)
+        assert out["gt_labels"].dtype == np.int32 and out["gt_tube_valid"].dtype == bool
+        yy, xx = np.mgrid[0 : frames.shape[1], 0 : frames.shape[2]]
+        for step in range(t):
+            bright = frames[step].max(-1) >= 160  # actors have a channel >= 180, the background <= 100
+            inside = np.zeros(bright.shape, bool)
+            for g in np.flatnonzero(out["gt_tube_valid"] & out["gt_valid"][:, step]):
+                x1, y1, x2, y2 = out["gt_boxes"][g, step]
+                box = (xx >= x1 - 1) & (xx <= x2 + 1) & (yy >= y1 - 1) & (yy <= y2 + 1)
+                assert (frames[step].max(-1)[box] >= 140).any(), (seed, step, g)  # the actor is in its box
+                inside |= box
+                checked += 1
+            assert not (bright & ~inside).any(), (seed, step)  # every actor pixel is in a box
+    assert checked > 20
+
+
+def _fake_outputs(targets, shift=0.0, score=0.9):
+    """Model outputs whose tubes are the ground truth (shifted right by ``shift`` pixels)."""
+    ok = targets["gt_tube_valid"]
+    boxes = targets["gt_boxes"] + np.array([shift, 0, shift, 0], np.float32)
+    det = {
+        "frame_boxes": jnp.asarray(boxes),
+        "frame_valid": jnp.asarray(targets["gt_valid"] & ok[..., None]),
+        "labels": jnp.asarray(np.where(ok, targets["gt_labels"], -1)),
+        "scores": jnp.asarray(np.where(ok, score, 0.0)),
+        "valid": jnp.asarray(ok),
+    }
+    return det
+
+
+def test_perfect_detections_score_one_and_shifted_coarse_less():
+    c = common.cfad("jhmdb21", "synthetic", clip_length=16, num_samples=6, poly_order=2)
+    c.input.stride = 1
+    task = tasks.get_task(c)
+    transform = task.transform(c, train=False)
+    examples = [transform(record(seed), np.random.default_rng(0)) for seed in range(5)]
+    batch = {k: np.stack([e[k] for e in examples]) for k in (*tasks.TUBE_TARGET_KEYS, "frame_mask", "frame_indices")}
+    outputs = {"detections": _fake_outputs(batch), "coarse_detections": _fake_outputs(batch, shift=4.0)}
+    results = jax.device_get(task.eval_outputs(outputs, {k: jnp.asarray(v) for k, v in batch.items()}))
+    results["index"] = np.arange(5)
+    metrics, table = task.eval_metrics(results, list(synthetic.MOTION_CLASSES))
+    for name in ("video_map_20", "video_map_50", "video_map_75", "video_map_50_95", "frame_map_50", "video_mabo"):
+        assert metrics[name] == pytest.approx(1.0), name
+    assert metrics["error_true_positive"] == pytest.approx(1.0)
+    assert metrics["error_background"] == pytest.approx(0.0)
+    assert metrics["coarse_video_map_50_95"] < 1.0 and metrics["coarse_video_mabo"] < 1.0
+    assert metrics["coarse_error_true_positive"] < 1.0
+    assert metrics["num_examples"] == 5
+    assert table["class"] == list(synthetic.MOTION_CLASSES)
+    assert sum(table["gt_tubes"]) == int(batch["gt_tube_valid"].sum())
+    assert task.best_metric in metrics
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The smoke CFAD config trained once (XLA level 0 and rbg keys, as test_configs' smoke runs)."""
+    c = common.cfad("jhmdb21", "smoke", clip_length=32, num_samples=6, poly_order=2)
+    c.data.data_dir = str(tmp_path_factory.mktemp("tube_data"))
+    workdir = tmp_path_factory.mktemp("tube_run")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(loop, "jax", _QuickCompileJax())
+    previous = jax.config.jax_default_prng_impl
+    jax.config.update("jax_default_prng_impl", "rbg")
+    try:
+        metrics = loop.train(c, workdir, progress=False)
+        evaluated, table = loop.evaluate(c, workdir, "best")
+    finally:
+        jax.config.update("jax_default_prng_impl", previous)
+        mp.undo()
+    return c, workdir, metrics, evaluated, table
+
+
+def test_smoke_trains_both_phases_and_evaluates(trained):
+    c, workdir, metrics, evaluated, _ = trained
+    assert c.loss.tpn_steps == 1 and c.total_steps == 3
+    assert math.isfinite(metrics["video_map_50"]) and math.isfinite(metrics["coarse_video_map_50"])
+    assert evaluated["video_map_50"] == pytest.approx(metrics["video_map_50"])
+    assert {"error_true_positive", "coarse_frame_map_50", "video_mabo"} <= set(evaluated)
+    train = read_metrics(workdir, "train")
+    assert [r["tpn_phase"] for r in train] == [1.0, 0.0, 0.0]  # TPN only, then end to end
+    first = train[0]
+    assert first["loss"] == pytest.approx(first["loss_tpn_cls"] + first["loss_tpn_reg"], rel=1e-5)
+    later = train[1]
+    assert later["loss"] > later["loss_tpn_cls"] + later["loss_tpn_reg"]
+    assert (workdir / "eval_test_per_class.csv").read_text().startswith("class,gt_tubes,error_true_positive")
+
+
+def test_predict_writes_tubes_png_and_json(trained):
+    from cfjax.train import predict
+
+    c, workdir, *_ = trained
+    mp = pytest.MonkeyPatch()
+    mp.setattr(loop, "jax", _QuickCompileJax())
+    try:
+        paths = predict.plot_eval_examples(c, workdir, 1)
+    finally:
+        mp.undo()
+    png = [p for p in paths if p.name.endswith("_tubes.png")]
+    assert png and png[0].stat().st_size > 1000
+    record = json.loads(next(p for p in paths if p.suffix == ".json").read_text())
+    assert record["task"] == "tubes" and {"detections", "coarse_detections", "ground_truth"} <= set(record)
+    for tube in record["detections"] + record["ground_truth"]:
+        frames = [row[0] for row in tube["boxes"]]
+        assert frames == sorted(frames) and frames[0] >= 1 and len(tube["boxes"][0]) == 5
+
+
+def test_plot_tubes_checks_shapes(tmp_path):
+    from cfjax.analysis import plots
+
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    boxes = np.tile(np.array([2.0, 2, 9, 9]), (1, 4, 1))
+    path = plots.plot_tubes(
+        frames, tmp_path / "t.png", refined=(boxes, np.ones((1, 4), bool)), coarse=(boxes + 1, np.ones((1, 4)))
+    )
+    assert path.exists()
+    with pytest.raises(ValueError, match="refined boxes"):
+        plots.plot_tubes(frames, tmp_path / "u.png", refined=(boxes[:, :3], np.ones((1, 3), bool)))
