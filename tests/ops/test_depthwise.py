@@ -41,7 +41,7 @@ class DepthwiseConvTest(chex.TestCase):
 
     def test_gradients(self):
         x, k = _inputs(1, (1, 3, 4, 4, 2), (3, 3, 3))
-        fn = lambda x, k: ops.depthwise_conv3d(x, k, (1, 2, 2), method="shifts")  # noqa: E731
+        fn = lambda x, k: ops.depthwise_conv3d(x, k, (1, 2, 2), method="shifts")
         check_grads(fn, (x, k), order=1, modes=("rev",))
 
     @settings(max_examples=10, deadline=None)
