@@ -29,8 +29,10 @@ def sgs_bins_by_redundancy(
     ``top1``.
     """
     if exp.config.task != "classification" or not exp.model_config.get("sgs"):
-        raise ValueError(f"sgs_bins_by_redundancy: needs a classification model with SGS, got task "
-                         f"{exp.config.task!r} and model {exp.model_config.get('name')!r} without 'sgs'")
+        raise ValueError(
+            f"sgs_bins_by_redundancy: needs a classification model with SGS, got task "
+            f"{exp.config.task!r} and model {exp.model_config.get('name')!r} without 'sgs'"
+        )
     transform = exp.eval_transform
     num_frames = (transform.clip_length - 1) * transform.stride + 1
     variables = exp.variables(state)
@@ -52,10 +54,12 @@ def sgs_bins_by_redundancy(
         frames = np.stack(batch)
         predicted, bins = jax.device_get(run(frames, np.ones(frames.shape[:2], bool)))
         bins = np.asarray(bins, np.float64)
-        rows.append({
-            "redundancy": float(level),
-            "active_bins": float(bins.mean()),
-            "std": float(bins.std()),
-            "top1": float(np.mean(np.asarray(predicted) == np.asarray(labels))),
-        })
+        rows.append(
+            {
+                "redundancy": float(level),
+                "active_bins": float(bins.mean()),
+                "std": float(bins.std()),
+                "top1": float(np.mean(np.asarray(predicted) == np.asarray(labels))),
+            }
+        )
     return rows
