@@ -1,8 +1,9 @@
 """FLOPs from the jaxpr: multiply-adds of convolutions and matrix products.
 
 The convention of the papers and of fvcore: one multiply-add is one FLOP, and
-only ``conv_general_dilated`` and ``dot_general`` (dense layers, einsums,
-attention) count; normalisation, activations and pooling do not. The counter
+only ``conv_general_dilated``, ``dot_general`` (dense layers, einsums,
+attention) and ``ops.depthwise_conv3d``'s sum of shifts count; normalisation, activations and
+pooling do not. The counter
 walks the jaxpr of ``model.apply`` and descends into nested jaxprs (``jit``,
 custom derivatives, ``scan`` times its length, ``while`` bodies once). A
 ``cond`` counts its most expensive branch; for SGS models,
@@ -24,6 +25,8 @@ import jax
 import jax.extend
 import jax.numpy as jnp
 import numpy as np
+
+from cfjax.ops.depthwise import SHIFTS_NAME
 
 __all__ = ["FlopCount", "count_flops", "jaxpr_flops", "sgs_flops_per_clip"]
 
@@ -82,6 +85,9 @@ def jaxpr_flops(jaxpr, scope: str = "", cond_branch: dict | None = None) -> dict
             counts[_stage(name)] += _conv_flops(eqn)
         elif prim == "dot_general":
             counts[_stage(name)] += _dot_flops(eqn)
+        elif prim in ("pjit", "jit") and eqn.params.get("name") == SHIFTS_NAME:  # a depthwise conv
+            kernel, out = eqn.invars[1].aval, eqn.outvars[0].aval  # [kt, kh, kw, 1, C], [B, T, H, W, C]
+            counts[_stage(name)] += int(np.prod(out.shape, dtype=np.int64)) * math.prod(kernel.shape[:3])
         elif prim == "cond":
             branches = [jaxpr_flops(b.jaxpr, name, cond_branch) for b in eqn.params["branches"]]
             if cond_branch and id(eqn) in cond_branch:

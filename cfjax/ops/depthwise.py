@@ -8,6 +8,7 @@ which XLA fuses into a few elementwise loops. Both paths compute the same functi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -60,11 +61,23 @@ def depthwise_conv3d(x, kernel, strides: Sequence[int] = (1, 1, 1), padding=None
             dimension_numbers=("NDHWC", "DHWIO", "NDHWC"),
             feature_group_count=channels,
         )
+    sizes = [x.shape[1 + a] + sum(padding[a]) - kernel.shape[a] for a in range(3)]
+    if min(sizes) < 0:
+        raise ValueError(f"x: {x.shape} with padding {padding} is smaller than the kernel {kernel.shape[:3]}")
+    return depthwise_conv3d_shifts(x, kernel, strides, padding)
+
+
+# A named jit, so that jaxpr walkers (cfjax.analysis.flops) see one depthwise convolution.
+SHIFTS_NAME = "depthwise_conv3d_shifts"
+
+
+@functools.partial(jax.jit, static_argnames=("strides", "padding"))
+def depthwise_conv3d_shifts(x, kernel, strides, padding):
+    """The sum-of-shifts path of :func:`depthwise_conv3d` (no checks)."""
     dtype = jnp.result_type(x, kernel)
+    channels = x.shape[-1]
     padded = jnp.pad(x.astype(dtype), ((0, 0), *padding, (0, 0)))
     out_size = [(padded.shape[1 + a] - kernel.shape[a]) // strides[a] + 1 for a in range(3)]
-    if min(out_size) < 1:
-        raise ValueError(f"x: {x.shape} with padding {padding} is smaller than the kernel {kernel.shape[:3]}")
     out = None
     for dt in range(kernel.shape[0]):
         for dy in range(kernel.shape[1]):
