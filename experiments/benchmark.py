@@ -91,6 +91,17 @@ def bench_ops(size: str, repeats: int) -> list[tuple[str, str, float, str]]:
     sgs = jax.jit(lambda x, z: ops.similarity_guided_sampling(x, ops.similarity_distance(z)))
     rows.append(("similarity_guided_sampling", f"{b}x{t}x{h}x{w}x{c}", _time(sgs, x, z, repeats=repeats), "forward"))
 
+    # X3D's channel-wise 3x3x3 convolution (forward+backward): sum of shifts vs XLA's grouped conv.
+    dw_kernel = jax.random.normal(k2, (3, 3, 3, 1, c))
+    dw_shape = f"{b}x{t}x{h}x{w}x{c}, 3x3x3"
+    dw_times = {}
+    for method in ("xla", "shifts"):
+        loss = lambda x, k, m=method: jnp.sum(ops.depthwise_conv3d(x, k, method=m) ** 2)
+        dw_times[method] = _time(jax.jit(jax.grad(loss, (0, 1))), x, dw_kernel, repeats=repeats)
+    rows.append(("depthwise_conv3d, xla grouped conv", dw_shape, dw_times["xla"], "forward+backward"))
+    rows.append(("depthwise_conv3d, sum of shifts", dw_shape, dw_times["shifts"],
+                 f"forward+backward, {dw_times['xla'] / dw_times['shifts']:.1f}x faster"))
+
     # The work after SGS at fixed active-bin counts, with and without length buckets.
     kernels = [jax.random.normal(k, (3, 3, 3, c, c)) * 0.1 for k in jax.random.split(k4, 3)]
     buckets = ops.length_buckets(t, 4)

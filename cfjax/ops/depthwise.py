@@ -49,6 +49,8 @@ def depthwise_conv3d(x, kernel, strides: Sequence[int] = (1, 1, 1), padding=None
         raise ValueError(f"strides: expected three positive ints, got {strides}")
     if padding is None:
         padding = tuple((k // 2, k // 2) for k in kernel.shape[:3])
+    if len(padding) != 3 or any(len(p) != 2 for p in padding):
+        raise ValueError(f"padding: expected ((lo, hi),) * 3, got {padding}")
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
     if method == "auto":
         method = "shifts" if jax.default_backend() == "cpu" else "xla"
@@ -65,10 +67,6 @@ def depthwise_conv3d(x, kernel, strides: Sequence[int] = (1, 1, 1), padding=None
     if min(sizes) < 0:
         raise ValueError(f"x: {x.shape} with padding {padding} is smaller than the kernel {kernel.shape[:3]}")
     return depthwise_conv3d_shifts(x, kernel, strides, padding)
-
-
-# A named jit, so that jaxpr walkers (cfjax.analysis.flops) see one depthwise convolution.
-SHIFTS_NAME = "depthwise_conv3d_shifts"
 
 
 @functools.partial(jax.jit, static_argnames=("strides", "padding"))
@@ -93,3 +91,7 @@ def depthwise_conv3d_shifts(x, kernel, strides, padding):
                 term = lax.slice(padded, start, limit, (1, *strides, 1)) * kernel[dt, dy, dx, 0].astype(dtype)
                 out = term if out is None else out + term
     return out
+
+
+# A named jit, so that jaxpr walkers (cfjax.analysis.flops) see one depthwise convolution.
+SHIFTS_NAME = depthwise_conv3d_shifts.__name__

@@ -59,6 +59,8 @@ class DepthwiseConvTest(chex.TestCase):
             ops.depthwise_conv3d(x, jnp.zeros((3, 3, 3, 1, 2)))
         with self.assertRaisesRegex(ValueError, "method"):
             ops.depthwise_conv3d(x, jnp.zeros((3, 3, 3, 1, 3)), method="fft")
+        with self.assertRaisesRegex(ValueError, r"padding: expected \(\(lo, hi\),\) \* 3"):
+            ops.depthwise_conv3d(x, jnp.zeros((3, 3, 3, 1, 3)), padding=((1, 1),))
         with self.assertRaisesRegex(ValueError, r"x: expected \[B, T, H, W, C\]"):
             ops.depthwise_conv3d(x[0], jnp.zeros((3, 3, 3, 1, 3)))
 
