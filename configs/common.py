@@ -80,7 +80,7 @@ SYNTHETIC_SIZES = {
     "classification": {"num_frames": 32, "num_train": 512, "num_test": 128},
     "temporal_detection": {"num_train": 256, "num_test": 64},  # 96 frames (the builder's default)
     "clip_set": {"num_train": 384, "num_test": 96},  # 8 clips x 8 frames (the builder's default)
-    "tubes": {"num_frames": 16, "num_train": 256, "num_test": 64},  # 64 x 64, 1..3 actors of 6..10 px
+    "tubes": {"num_frames": 16, "num_train": 256, "num_test": 64, "object_size": 20},  # 64 x 64, 1..3 actors
 }
 SYNTHETIC_CLASSES = 8
 SMOKE_BATCH = 8
@@ -389,7 +389,7 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
 #   kmeans_anchor_sizes(wh, k=6) over the (x2 - x1 + 1, y2 - y1 + 1) of every box of the 256
 #   training videos of SYNTHETIC_SIZES["tubes"] (cfjax.data.synthetic.tubes, seeds (0, 0, i)),
 #   rounded to 2 decimals; the smoke variant (32 x 32 crops) halves them.
-SYNTHETIC_TUBE_ANCHORS = ((3.0, 7.0), (4.0, 8.54), (7.0, 7.0), (5.0, 10.0), (8.48, 8.48), (10.0, 10.0))
+SYNTHETIC_TUBE_ANCHORS = ((8.0, 17.0), (9.0, 18.54), (10.0, 20.0), (17.0, 17.0), (18.48, 18.48), (20.0, 20.0))
 CFAD_TPN_EPOCHS = 5  # full scale: epochs of TPN-only training before end-to-end (assumed)
 
 
@@ -484,6 +484,7 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         "temporal_scales": (0.25, 0.5, 0.75, 1.0),
         "tpn_width": 8 if smoke_run else 64,
         "width": 8 if smoke_run else 64,
+        "nonlocal_pool": 2,  # keys and values max-pooled 2 x 2, as in Wang et al.
         "hourglass_width": 8 if smoke_run else 32,
         "rpn_width": 8 if smoke_run else 64,
         "pre_nms_tubes": 8 if smoke_run else 32,

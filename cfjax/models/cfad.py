@@ -568,6 +568,12 @@ class CFADLossConfig:
         GT extent (or the best anchor of a GT), negative below 0.3.
       match_pos_iou, match_neg_iou: thresholds of the segment-wise matching.
       segment_length: ``K`` of the segment-wise matching (6).
+      match_best_anchor: in a proposal with tIoU ``>= proposal_pos_tiou`` with a GT
+        tube, that tube's best anchor (highest mean IoU over its first ``K`` boxes
+        in the proposal) is positive too, Faster R-CNN's rule.
+        *Choice: the paper gives only the thresholds; without the rule an actor
+        that moves more than about half its size over ``K`` frames has no
+        positive anchor at all and never trains the coarse module.*
       neg_ratio: hard negatives kept per positive anchor in the coarse
         classification (at least ``neg_ratio`` per video).
       proposal_pos_tiou: a proposal trains the refine module when its tIoU with
@@ -583,6 +589,7 @@ class CFADLossConfig:
     match_pos_iou: float = 0.5
     match_neg_iou: float = 0.3
     segment_length: int = 6
+    match_best_anchor: bool = True
     neg_ratio: int = 3
     proposal_pos_tiou: float = 0.5
     key_eps: float = 0.8
@@ -676,13 +683,16 @@ def coarse_anchor_terms(
     pos_iou,
     neg_iou,
     segment_length,
+    best_anchor_min_tiou=None,
 ):
     """Per-anchor coarse terms for one proposal (CFAD Eq. 2, before averaging).
 
     GT frames "inside the proposal" are the frames ``f`` with
     ``start - 0.5 <= f <= end - 0.5`` (those whose nearest sampled step is
     in it); their normalised time is ``(f - start) / (end - 1 - start)``.
-    Matching: :func:`cfjax.ops.match_anchors_to_tubes` over those frames.
+    Matching: :func:`cfjax.ops.match_anchors_to_tubes` over those frames; with
+    ``best_anchor_min_tiou`` set, the best anchor of each GT tube whose extent
+    has at least that tIoU with the proposal is positive too.
 
     Args:
       class_logits: ``[A, C + 1]``; theta: ``[A, k + 1, 4]``; anchors: ``[A, 4]``.
@@ -700,6 +710,11 @@ def coarse_anchor_terms(
     start, last = proposal[0], proposal[0] + jnp.maximum(proposal[1] - 1 - proposal[0], 0)
     inside = (frames >= start - 0.5) & (frames <= last + 0.5)
     window = gt_valid & inside[None, :]
+    eligible = False
+    if best_anchor_min_tiou is not None:
+        gseg, gok = gt_segments(gt_valid)
+        tiou = elementwise_segment_iou(proposal[None, :], gseg.astype(proposal.dtype))
+        eligible = gok & (tiou >= best_anchor_min_tiou)
     assigned, pos, neg = match_anchors_to_tubes(
         anchors,
         gt_boxes,
@@ -708,6 +723,7 @@ def coarse_anchor_terms(
         neg_threshold=neg_iou,
         plus_one=True,
         segment_length=segment_length,
+        best_anchor_positive=eligible,
     )
     pos, neg = pos & proposal_valid, neg & proposal_valid
     label = jnp.where(pos, gt_labels[assigned] + 1, 0)
@@ -839,6 +855,7 @@ def cfad_loss(outputs, targets, config=None):
                 pos_iou=config.match_pos_iou,
                 neg_iou=config.match_neg_iou,
                 segment_length=config.segment_length,
+                best_anchor_min_tiou=config.proposal_pos_tiou if config.match_best_anchor else None,
             ),
             in_axes=(0, 0, 0, 0, None, None, None),
         )

@@ -166,6 +166,7 @@ def match_anchors_to_tubes(
     neg_threshold,
     plus_one: bool,
     segment_length: int = 6,
+    best_anchor_positive=False,
 ):
     """Segment-wise anchor-to-tube matching (CFAD, training).
 
@@ -188,8 +189,12 @@ def match_anchors_to_tubes(
       it overlaps most on the first-``K`` segment, the segment that made it
       positive. Defined for every anchor, meaningful for positives.
 
-    Both thresholds are strict. Not in the paper (left out): Faster R-CNN's
-    "best anchor of each GT is positive" rule.
+    Both thresholds are strict. With ``best_anchor_positive`` (Faster R-CNN's
+    rule, not in the paper) the anchor of highest ``first`` IoU (> 0) of each
+    tube (of each tube where the mask is True) is also positive and assigned to that tube (to the one of highest
+    ``first`` when it is the best anchor of several; ties: lower anchor index),
+    so every tube that overlaps some anchor trains the detector even when its
+    actor moves too fast for any static anchor to pass ``pos_threshold``.
 
     Args:
       anchors: ``[A, 4]``.
@@ -200,6 +205,8 @@ def match_anchors_to_tubes(
       pos_threshold, neg_threshold: scalars.
       plus_one: IoU convention.
       segment_length: ``K`` (static, 6 in the paper).
+      best_anchor_positive: ``True`` (every tube) or a bool mask ``[G]`` of the tubes
+        whose best anchor is positive too (see above); ``False``: none.
 
     Returns:
       ``(assigned int32 [A], positive bool [A], negative bool [A])``.
@@ -235,8 +242,15 @@ def match_anchors_to_tubes(
     best = jnp.where(exists, jnp.max(jnp.where(in_range, window_mean, 0), axis=-1), 0)
 
     positive = jnp.any(first > pos_threshold, axis=1)
-    negative = jnp.all(best < neg_threshold, axis=1) & ~positive
     assigned = jnp.argmax(first, axis=1).astype(jnp.int32)
+    if best_anchor_positive is not False:
+        eligible = jnp.broadcast_to(jnp.asarray(best_anchor_positive, bool), (num_gt,))
+        is_best = (jnp.arange(num_anchors)[:, None] == jnp.argmax(first, axis=0)[None, :]) & (first > 0)  # [A, G]
+        is_best = is_best & eligible[None, :]
+        forced = jnp.any(is_best, axis=1)
+        positive = positive | forced
+        assigned = jnp.where(forced, jnp.argmax(jnp.where(is_best, first, -2), axis=1), assigned).astype(jnp.int32)
+    negative = jnp.all(best < neg_threshold, axis=1) & ~positive
     return assigned, positive, negative
 
 

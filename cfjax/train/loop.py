@@ -124,10 +124,7 @@ class Experiment:
                 def loss_fn(params):
                     variables = self.variables({**state, "params": params})
                     outputs, updates = task.forward(model, variables, batch, train=True, rngs={"dropout": rng})
-                    if getattr(task, "loss_takes_step", False):  # e.g. CFAD's TPN-first phase
-                        loss, metrics = task.loss(outputs, batch, config, step=step)
-                    else:
-                        loss, metrics = task.loss(outputs, batch, config)
+                    loss, metrics = task.loss(outputs, batch, config, step)
                     return loss, (metrics, updates)
 
                 (loss, (metrics, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])

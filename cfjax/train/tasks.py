@@ -4,13 +4,11 @@ A task is the one place that knows the keys of a batch. The trainer calls, in or
 
 - ``transform(config, train)``: the per-example input transform;
 - ``forward(model, variables, batch, train, rngs)`` -> ``(outputs, updates)`` (jitted);
-- ``loss(outputs, batch, config)`` -> ``(loss, metrics)`` (jitted, training);
+- ``loss(outputs, batch, config, step)`` -> ``(loss, metrics)`` (jitted, training; ``step``
+  is the traced train step, for losses that change over training such as CFAD's TPN-first phase);
 - ``eval_outputs(outputs, batch)`` -> per-example device arrays ``[B, ...]`` (jitted);
 - ``eval_metrics(results, class_names)`` -> ``(metrics, per_class)`` on the host, where
   ``results`` holds the concatenated ``eval_outputs`` of valid examples.
-
-A task whose ``loss_takes_step`` is True gets the traced train step as
-``loss(outputs, batch, config, step=step)`` (CFAD's TPN-first phase).
 
 New tasks subclass :class:`Task` and :func:`register_task` themselves.
 """
@@ -99,7 +97,8 @@ class Task:
         raw, updates = _apply(model, variables, args, kwargs, train, rngs)
         return self.outputs(raw, batch), updates
 
-    def loss(self, outputs, batch, config):
+    def loss(self, outputs, batch, config, step=None):
+        """``(loss, metrics)``; ``step`` is the traced train step (``None`` outside the trainer)."""
         raise NotImplementedError
 
     def eval_outputs(self, outputs, batch) -> dict:
@@ -161,7 +160,7 @@ class ClassificationTask(Task):
             outputs = {k: v.reshape((-1, views) + v.shape[1:]) for k, v in outputs.items()}
         return outputs
 
-    def loss(self, outputs, batch, config):
+    def loss(self, outputs, batch, config, step=None):
         _require(batch, ("label",), self.name)
         logits = outputs["logits"]
         loss = losses.softmax_cross_entropy(logits, batch["label"], config.loss.label_smoothing)
@@ -247,7 +246,7 @@ class FrameDetectionTask(Task):
         kwargs = {"fine_mask": batch["fine_mask"], "fine_offset": batch["fine_offset"], "coarse_span": self.coarse_span}
         return (batch["frames"], batch["fine_frames"]), kwargs
 
-    def loss(self, outputs, batch, config):
+    def loss(self, outputs, batch, config, step=None):
         _require(batch, ("frame_labels", "frame_mask"), self.name)
         loss = losses.charades_loss(outputs["logits"], batch["frame_labels"], batch["frame_mask"])
         return loss, {"loss": loss}
@@ -308,7 +307,7 @@ class ClipSetTask(Task):
         _require(batch, ("frames",), self.name)
         return (batch["frames"],), {"clip_mask": batch.get("clip_mask")}
 
-    def loss(self, outputs, batch, config):
+    def loss(self, outputs, batch, config, step=None):
         _require(batch, ("label",), self.name)
         logits = outputs["logits"]
         if "gates" in outputs:
@@ -501,7 +500,6 @@ class TubeDetectionTask(Task):
 
     name = "tubes"
     best_metric = "video_map_50"
-    loss_takes_step = True
     stride = 1  # the evaluated clip's stride (set by get_task)
     num_classes = 0  # fallback when the dataset has no class names (set by get_task)
 

@@ -250,6 +250,33 @@ class CFADPiecesTest(chex.TestCase):
         )
         self.assertLess(float(poly_half[0]), 1e-12)
 
+    def test_best_anchor_rule_only_in_proposals_that_cover_the_tube(self):
+        # An actor moving 4 px a frame (its width is 11 px): no anchor passes 0.5 mean IoU over
+        # the first six boxes, so without the rule the proposal has no positive at all.
+        f = np.arange(8.0)
+        gt_boxes = jnp.asarray(np.stack([4 * f, np.zeros(8), 4 * f + 10, np.full(8, 10.0)], -1)[None])
+        gt_valid = jnp.ones((1, 8), bool)
+        anchors = jnp.array([[0.0, 0.0, 10.0, 10.0], [12.0, 0.0, 22.0, 10.0], [100.0, 100.0, 110.0, 110.0]])
+        logits, theta = jnp.zeros((3, 4)), jnp.zeros((3, 3, 4))
+        kw = {"pos_iou": 0.5, "neg_iou": 0.3, "segment_length": 6}
+
+        def positives(proposal, min_tiou):
+            _, pos, neg, _ = coarse_anchor_terms(
+                logits, theta, anchors, jnp.array(proposal), True, gt_boxes, gt_valid, jnp.array([1]),
+                best_anchor_min_tiou=min_tiou, **kw,
+            )
+            return np.asarray(pos), np.asarray(neg)
+
+        pos, _ = positives([0.0, 8.0], None)
+        np.testing.assert_array_equal(pos, False)
+        # first-six mean IoUs (+1 pixels): anchor 0 0.271 (frames 0..2), anchor 1 0.375 (frames 1..5)
+        pos, neg = positives([0.0, 8.0], 0.5)
+        np.testing.assert_array_equal(pos, [False, True, False])
+        self.assertTrue(bool(neg[2]))
+        # a proposal with tIoU 2/8 with the tube does not force a positive
+        pos, _ = positives([6.0, 8.0], 0.5)
+        np.testing.assert_array_equal(pos, False)
+
     def test_sample_times_span_the_proposal(self):
         np.testing.assert_allclose(sample_times(jnp.array([[2.0, 10.0]]), 5), [[2.0, 3.75, 5.5, 7.25, 9.0]])
 

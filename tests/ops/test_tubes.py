@@ -13,6 +13,7 @@ from hypothesis import given
 from scipy.interpolate import CubicSpline
 
 from cfjax import ops
+from cfjax.metrics import detection as detection_metrics
 from tests.ops.test_boxes import _ref_iou
 
 # --------------------------------------------------------------------------- NumPy references
@@ -30,7 +31,7 @@ def _ref_tube_iou(a, va, b, vb, plus_one):
     return (hi - lo + 1) / (max(fa[-1], fb[-1]) - min(fa[0], fb[0]) + 1) * sum(ious) / len(ious)
 
 
-def _ref_match(anchors, gt, valid, k, pos, neg, plus_one):
+def _ref_match(anchors, gt, valid, k, pos, neg, plus_one, best_anchor=False):
     first = np.full((len(anchors), len(gt)), -1.0)
     best = np.zeros((len(anchors), len(gt)))
     for a, anchor in enumerate(anchors):
@@ -41,8 +42,17 @@ def _ref_match(anchors, gt, valid, k, pos, neg, plus_one):
             windows = [sum(vals[s : s + k]) / len(vals[s : s + k]) for s in range(max(len(vals) - k + 1, 1))]
             first[a, g], best[a, g] = windows[0], max(windows)
     positive = (first > pos).any(1)
+    assigned = first.argmax(1)
+    if best_anchor:
+        chosen = {}  # anchor -> tube of highest first among the tubes it is the best anchor of
+        for g in range(len(gt)):
+            a = int(first[:, g].argmax())
+            if first[a, g] > 0 and (a not in chosen or first[a, g] > first[a, chosen[a]]):
+                chosen[a] = g
+        for a, g in chosen.items():
+            positive[a], assigned[a] = True, g
     negative = (best < neg).all(1) & ~positive
-    return first.argmax(1), positive, negative
+    return assigned, positive, negative
 
 
 def _ref_spline(times, values, keys, query):
@@ -104,7 +114,8 @@ def _tube(box, frames, length):
 # Jitted once at module level: eager op-by-op dispatch compiles every primitive per shape, which
 # costs seconds per call on CPU; the with/without-jit variants are kept where tracing could matter.
 _jit_match = jax.jit(
-    ops.match_anchors_to_tubes, static_argnames=("plus_one", "segment_length", "pos_threshold", "neg_threshold")
+    ops.match_anchors_to_tubes,
+    static_argnames=("plus_one", "segment_length", "pos_threshold", "neg_threshold", "best_anchor_positive"),
 )
 _jit_spline = jax.jit(ops.spline_interpolate)
 _jit_spline_masked = jax.jit(ops.spline_interpolate_masked)
@@ -247,6 +258,40 @@ class MatchingTest(chex.TestCase):
         args = {"pos_threshold": 0.4, "neg_threshold": 0.2, "plus_one": plus_one, "segment_length": 3}
         assigned, positive, negative = _jit_match(jnp.asarray(anchors), jnp.asarray(gt), jnp.asarray(valid), **args)
         ref_assigned, ref_pos, ref_neg = _ref_match(anchors, gt, valid, 3, 0.4, 0.2, plus_one)
+        np.testing.assert_array_equal(positive, ref_pos)
+        np.testing.assert_array_equal(negative, ref_neg)
+        np.testing.assert_array_equal(np.asarray(assigned)[ref_pos], ref_assigned[ref_pos])
+
+    def test_best_anchor_rule_gives_a_fast_tube_a_positive(self):
+        # An actor moving 10 px a frame: no static anchor has a mean IoU above 0.5 over its
+        # first six boxes; with the rule its best anchor (the one it starts on) is positive.
+        length = 6
+        x = 10.0 * np.arange(length)
+        gt = jnp.asarray(np.stack([x, 0 * x, x + 10, 0 * x + 10], -1)[None])
+        valid = jnp.ones((1, length), bool)
+        anchors = jnp.asarray([[0.0, 0.0, 10.0, 10.0], [20.0, 0.0, 30.0, 10.0], [300.0, 300, 310, 310]])
+        _, positive, negative = _jit_match(anchors, gt, valid, **_MATCH_ARGS)
+        np.testing.assert_array_equal(positive, False)
+        np.testing.assert_array_equal(negative, [True, True, True])  # best 6-box windows: 1/6, 1/6 (< 0.3)
+        assigned, positive, negative = _jit_match(anchors, gt, valid, best_anchor_positive=True, **_MATCH_ARGS)
+        # first-six mean IoUs: anchor 0 (1 + 0 ...) / 6, anchor 1 the same from frame 2: ties go to anchor 0.
+        np.testing.assert_array_equal(positive, [True, False, False])
+        np.testing.assert_array_equal(negative, [False, True, True])
+        self.assertEqual(int(assigned[0]), 0)
+
+    @given(st.integers(0, 10_000), st.booleans())
+    def test_best_anchor_rule_matches_reference(self, seed, plus_one):
+        rng = np.random.default_rng(seed)
+        corner = rng.uniform(0, 30, (7, 2))  # float corners: no ties between anchors
+        anchors = np.concatenate([corner, corner + rng.uniform(4, 20, (7, 2))], -1)
+        start = rng.integers(0, 30, (3, 1, 2)) + np.cumsum(rng.integers(-6, 7, (3, 9, 2)), axis=1)
+        gt = np.concatenate([start, start + rng.integers(4, 20, (3, 1, 2))], -1).astype(np.float64)
+        valid = rng.uniform(size=(3, 9)) < 0.7
+        args = {"pos_threshold": 0.6, "neg_threshold": 0.2, "plus_one": plus_one, "segment_length": 3}
+        assigned, positive, negative = _jit_match(
+            jnp.asarray(anchors), jnp.asarray(gt), jnp.asarray(valid), best_anchor_positive=True, **args
+        )
+        ref_assigned, ref_pos, ref_neg = _ref_match(anchors, gt, valid, 3, 0.6, 0.2, plus_one, best_anchor=True)
         np.testing.assert_array_equal(positive, ref_pos)
         np.testing.assert_array_equal(negative, ref_neg)
         np.testing.assert_array_equal(np.asarray(assigned)[ref_pos], ref_assigned[ref_pos])
@@ -444,6 +489,7 @@ class LocalSearchTest(chex.TestCase):
 
 
 _vmapped_search = jax.jit(jax.vmap(ops.local_search))
+_jit_tube_iou = jax.jit(functools.partial(ops.tube_iou, plus_one=True))
 
 
 # --------------------------------------------------------------------------- tube IoU and NMS
@@ -477,6 +523,20 @@ class TubeIouTest(chex.TestCase):
         vb = va.copy()
         vb[1] = False  # extents are both 0..3; frame 1 has no box in b
         self.assertAlmostEqual(float(ops.tube_iou(a, va, a, vb, plus_one=True)), 3 / 4, places=15)
+
+    @given(st.integers(0, 10_000))
+    def test_agrees_with_the_evaluation_metric(self, seed):
+        # The model's jnp tube IoU (dense frames + mask) and the ACT metric's numpy one
+        # (rows of frame numbers) are two implementations of one definition.
+        rng = np.random.default_rng(seed)
+        corner = rng.integers(0, 20, (2, 10, 2))
+        boxes = np.concatenate([corner, corner + rng.integers(0, 15, (2, 10, 2))], -1).astype(np.float64)
+        valid = rng.uniform(size=(2, 10)) < 0.7
+        valid[:, rng.integers(10)] = True  # no empty tube
+        rows = [np.concatenate([np.flatnonzero(v)[:, None] + 1.0, b[v]], 1) for b, v in zip(boxes, valid)]
+        want = detection_metrics.tube_iou(rows[0], rows[1])
+        got = float(_jit_tube_iou(jnp.asarray(boxes[0]), jnp.asarray(valid[0]), jnp.asarray(boxes[1]), jnp.asarray(valid[1])))
+        self.assertAlmostEqual(got, want, places=6)
 
     @given(st.integers(0, 10_000), st.booleans())
     def test_matches_reference_and_broadcasts(self, seed, plus_one):

@@ -46,7 +46,8 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     """Sizes of one synthetic dataset. ``kind`` picks the generator (default: ``name``).
 
     ``num_frames`` is the video length (for ``clip_set``: ``num_clips * clip_length``
-    is used instead).
+    is used instead). ``object_size`` (``tubes`` only): the actors' largest side in
+    pixels, 0 for the generator's default (``min(height, width) // 6``).
     """
 
     kind: str = ""
@@ -57,6 +58,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     width: int = 64
     num_clips: int = 8
     clip_length: int = 8
+    object_size: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -64,9 +66,9 @@ class SyntheticConfig(tfds.core.BuilderConfig):
             self.kind = self.name
         if self.kind not in _KINDS:
             raise ValueError(f"SyntheticConfig.kind: expected one of {_KINDS}, got {self.kind!r}")
-        for f in ("num_train", "num_test", "num_frames", "height", "width", "num_clips", "clip_length"):
+        for f in ("num_train", "num_test", "num_frames", "height", "width", "num_clips", "clip_length", "object_size"):
             v = getattr(self, f)
-            if not isinstance(v, int) or v < (0 if f.startswith("num_t") else 1):
+            if not isinstance(v, int) or v < (0 if f.startswith("num_t") or f == "object_size" else 1):
                 raise ValueError(f"SyntheticConfig.{f}: expected a non-negative int, got {v!r}")
 
     @property
@@ -149,7 +151,7 @@ def make_record(cfg: SyntheticConfig, index) -> dict:
     if cfg.kind == "clip_set":
         s = synthetic.clip_set(seed, num_clips=cfg.num_clips, clip_length=cfg.clip_length, **size)
         return {"frames": s["frames"], "label": s["label"], "relevant_clips": s["relevant_clips"]}
-    s = synthetic.tubes(seed, num_frames=cfg.num_frames, **size)
+    s = synthetic.tubes(seed, num_frames=cfg.num_frames, object_size=cfg.object_size or None, **size)
     return {
         "frames": s["frames"],
         "tube_labels": np.array([c for c, _ in s["tubes"]], np.int64),
