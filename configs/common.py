@@ -80,7 +80,7 @@ SYNTHETIC_SIZES = {
     "classification": {"num_frames": 32, "num_train": 512, "num_test": 128},
     "temporal_detection": {"num_train": 256, "num_test": 64},  # 96 frames (the builder's default)
     "clip_set": {"num_train": 384, "num_test": 96},  # 8 clips x 8 frames (the builder's default)
-    "tubes": {"num_frames": 16, "num_train": 256, "num_test": 64, "object_size": 20},  # 64 x 64, 1..3 actors
+    "tubes": {"num_frames": 16, "num_train": 256, "num_test": 64, "object_size": 28},  # 64 x 64, 1..3 actors
 }
 SYNTHETIC_CLASSES = 8
 SMOKE_BATCH = 8
@@ -389,7 +389,7 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
 #   kmeans_anchor_sizes(wh, k=6) over the (x2 - x1 + 1, y2 - y1 + 1) of every box of the 256
 #   training videos of SYNTHETIC_SIZES["tubes"] (cfjax.data.synthetic.tubes, seeds (0, 0, i)),
 #   rounded to 2 decimals; the smoke variant (32 x 32 crops) halves them.
-SYNTHETIC_TUBE_ANCHORS = ((8.0, 17.0), (9.0, 18.54), (10.0, 20.0), (17.0, 17.0), (18.48, 18.48), (20.0, 20.0))
+SYNTHETIC_TUBE_ANCHORS = ((12.0, 25.0), (13.0, 26.54), (14.0, 28.0), (25.0, 25.0), (26.48, 26.48), (28.0, 28.0))
 CFAD_TPN_EPOCHS = 5  # full scale: epochs of TPN-only training before end-to-end (assumed)
 
 
@@ -448,6 +448,7 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         "tube_nms_iou": 0.2,
         "alpha": 0.5,
         "sigma": 0.8,
+        "interpolation": "spline",
     }
     c.data.max_tubes = 3
     c.input.sampling, c.input.clip_length, c.input.stride = "clip", clip_length, 1
@@ -472,7 +473,7 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         "num_classes": SYNTHETIC_CLASSES,
         "backbone": {
             "name": "x3d_xs",
-            "width_factor": 0.5,
+            "width_factor": 0.5 if smoke_run else 1.0,
             "depth_factor": 1.0,
             "base_depths": (1, 1, 1, 1),
             "head_width": 8,
@@ -491,6 +492,9 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         "anchor_sizes": tuple((w * scale, h * scale) for w, h in SYNTHETIC_TUBE_ANCHORS),
         "max_tubes": 3,
         "tube_nms_iou": 0.2,
+        "alpha": 0.5,
+        "sigma": 0.8,
+        "interpolation": "spline",
     }
     c.data.max_tubes = 3
     if smoke_run:
@@ -499,6 +503,6 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         c.loss.tpn_steps = 1  # both phases run
     else:
         synthetic_tubes(c, variant, clip_length=16, crop=64)
-        synthetic_schedule(c, steps=200, batch=8)
-        c.loss.tpn_steps = 20
+        synthetic_schedule(c, steps=1000, batch=8)
+        c.loss.tpn_steps = 100
     return c

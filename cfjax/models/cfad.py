@@ -568,16 +568,19 @@ class CFADLossConfig:
         GT extent (or the best anchor of a GT), negative below 0.3.
       match_pos_iou, match_neg_iou: thresholds of the segment-wise matching.
       segment_length: ``K`` of the segment-wise matching (6).
-      match_best_anchor: in a proposal with tIoU ``>= proposal_pos_tiou`` with a GT
-        tube, that tube's best anchor (highest mean IoU over its first ``K`` boxes
-        in the proposal) is positive too, Faster R-CNN's rule.
+      match_best_anchor: in a proposal, each matched GT tube's best anchor (highest
+        mean IoU over its first ``K`` boxes in the proposal) is positive too,
+        Faster R-CNN's rule.
         *Choice: the paper gives only the thresholds; without the rule an actor
         that moves more than about half its size over ``K`` frames has no
         positive anchor at all and never trains the coarse module.*
       neg_ratio: hard negatives kept per positive anchor in the coarse
         classification (at least ``neg_ratio`` per video).
-      proposal_pos_tiou: a proposal trains the refine module when its tIoU with
-        its best GT extent is at least this.
+      proposal_pos_tiou: a proposal is matched only against the GT tubes whose
+        extent it covers with at least this tIoU (anchors on other tubes are
+        background there), and trains the refine module when its best tIoU is at
+        least this. *Choice (R-C3D's second stage): without it the coarse class
+        head learns nothing about the temporal fit of a proposal.*
       key_eps: ``eps`` of the key-timestamp labels (0.8).
       rpn_pos_iou, rpn_neg_iou: RPN anchor labels at key steps (best anchor also positive).
       weights: multipliers of the parts (missing names weigh 1).
@@ -683,16 +686,19 @@ def coarse_anchor_terms(
     pos_iou,
     neg_iou,
     segment_length,
-    best_anchor_min_tiou=None,
+    min_tiou=None,
+    best_anchor_positive=False,
 ):
     """Per-anchor coarse terms for one proposal (CFAD Eq. 2, before averaging).
 
     GT frames "inside the proposal" are the frames ``f`` with
     ``start - 0.5 <= f <= end - 0.5`` (those whose nearest sampled step is
     in it); their normalised time is ``(f - start) / (end - 1 - start)``.
-    Matching: :func:`cfjax.ops.match_anchors_to_tubes` over those frames; with
-    ``best_anchor_min_tiou`` set, the best anchor of each GT tube whose extent
-    has at least that tIoU with the proposal is positive too.
+    Matching: :func:`cfjax.ops.match_anchors_to_tubes` over those frames, against
+    the GT tubes whose extent has tIoU ``>= min_tiou`` with the proposal (all
+    when ``None``): in a proposal that covers a tube badly, anchors on that tube
+    are background (R-C3D's second stage). ``best_anchor_positive``: Faster
+    R-CNN's rule, each of those tubes' best anchor is positive too.
 
     Args:
       class_logits: ``[A, C + 1]``; theta: ``[A, k + 1, 4]``; anchors: ``[A, 4]``.
@@ -709,12 +715,11 @@ def coarse_anchor_terms(
     frames = jnp.arange(t, dtype=theta.dtype)
     start, last = proposal[0], proposal[0] + jnp.maximum(proposal[1] - 1 - proposal[0], 0)
     inside = (frames >= start - 0.5) & (frames <= last + 0.5)
-    window = gt_valid & inside[None, :]
-    eligible = False
-    if best_anchor_min_tiou is not None:
+    if min_tiou is not None:
         gseg, gok = gt_segments(gt_valid)
-        tiou = elementwise_segment_iou(proposal[None, :], gseg.astype(proposal.dtype))
-        eligible = gok & (tiou >= best_anchor_min_tiou)
+        covered = gok & (elementwise_segment_iou(proposal[None, :], gseg.astype(proposal.dtype)) >= min_tiou)
+        gt_valid = gt_valid & covered[:, None]
+    window = gt_valid & inside[None, :]
     assigned, pos, neg = match_anchors_to_tubes(
         anchors,
         gt_boxes,
@@ -723,7 +728,7 @@ def coarse_anchor_terms(
         neg_threshold=neg_iou,
         plus_one=True,
         segment_length=segment_length,
-        best_anchor_positive=eligible,
+        best_anchor_positive=bool(best_anchor_positive),
     )
     pos, neg = pos & proposal_valid, neg & proposal_valid
     label = jnp.where(pos, gt_labels[assigned] + 1, 0)
@@ -855,7 +860,8 @@ def cfad_loss(outputs, targets, config=None):
                 pos_iou=config.match_pos_iou,
                 neg_iou=config.match_neg_iou,
                 segment_length=config.segment_length,
-                best_anchor_min_tiou=config.proposal_pos_tiou if config.match_best_anchor else None,
+                min_tiou=config.proposal_pos_tiou,
+                best_anchor_positive=config.match_best_anchor,
             ),
             in_axes=(0, 0, 0, 0, None, None, None),
         )

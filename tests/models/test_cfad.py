@@ -250,7 +250,7 @@ class CFADPiecesTest(chex.TestCase):
         )
         self.assertLess(float(poly_half[0]), 1e-12)
 
-    def test_best_anchor_rule_only_in_proposals_that_cover_the_tube(self):
+    def test_best_anchor_rule_and_badly_covered_tubes(self):
         # An actor moving 4 px a frame (its width is 11 px): no anchor passes 0.5 mean IoU over
         # the first six boxes, so without the rule the proposal has no positive at all.
         f = np.arange(8.0)
@@ -260,22 +260,50 @@ class CFADPiecesTest(chex.TestCase):
         logits, theta = jnp.zeros((3, 4)), jnp.zeros((3, 3, 4))
         kw = {"pos_iou": 0.5, "neg_iou": 0.3, "segment_length": 6}
 
-        def positives(proposal, min_tiou):
+        def positives(proposal, best):
             _, pos, neg, _ = coarse_anchor_terms(
-                logits, theta, anchors, jnp.array(proposal), True, gt_boxes, gt_valid, jnp.array([1]),
-                best_anchor_min_tiou=min_tiou, **kw,
+                logits,
+                theta,
+                anchors,
+                jnp.array(proposal),
+                True,
+                gt_boxes,
+                gt_valid,
+                jnp.array([1]),
+                min_tiou=0.5,
+                best_anchor_positive=best,
+                **kw,
             )
             return np.asarray(pos), np.asarray(neg)
 
-        pos, _ = positives([0.0, 8.0], None)
+        pos, _ = positives([0.0, 8.0], False)
         np.testing.assert_array_equal(pos, False)
         # first-six mean IoUs (+1 pixels): anchor 0 0.271 (frames 0..2), anchor 1 0.375 (frames 1..5)
-        pos, neg = positives([0.0, 8.0], 0.5)
+        pos, neg = positives([0.0, 8.0], True)
         np.testing.assert_array_equal(pos, [False, True, False])
         self.assertTrue(bool(neg[2]))
-        # a proposal with tIoU 2/8 with the tube does not force a positive
-        pos, _ = positives([6.0, 8.0], 0.5)
+        # a proposal with tIoU 2/8 with the tube is background for every anchor, even the
+        # one that sits on the tube's boxes inside it (frames 6 and 7)
+        anchors_late = anchors.at[2].set(jnp.array([24.0, 0.0, 34.0, 10.0]))
+        _, pos, neg, _ = coarse_anchor_terms(
+            logits,
+            theta,
+            anchors_late,
+            jnp.array([6.0, 8.0]),
+            True,
+            gt_boxes,
+            gt_valid,
+            jnp.array([1]),
+            min_tiou=0.5,
+            best_anchor_positive=True,
+            **kw,
+        )
         np.testing.assert_array_equal(pos, False)
+        np.testing.assert_array_equal(neg, True)
+        _, pos, _, _ = coarse_anchor_terms(
+            logits, theta, anchors_late, jnp.array([6.0, 8.0]), True, gt_boxes, gt_valid, jnp.array([1]), **kw
+        )
+        np.testing.assert_array_equal(pos, [False, False, True])  # without min_tiou it is positive
 
     def test_sample_times_span_the_proposal(self):
         np.testing.assert_allclose(sample_times(jnp.array([[2.0, 10.0]]), 5), [[2.0, 3.75, 5.5, 7.25, 9.0]])
