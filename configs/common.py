@@ -426,11 +426,13 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
     epochs train only the TPN. Evaluation is clip-level (see
     :class:`cfjax.train.tasks.TubeDetectionTask`).
 
-    ``:synthetic``: a small CFAD (X3D trunk of width 0.5, one block per stage, res3
-    features at stride 8, 64-channel heads) on the synthetic tubes (16 frames of 64 x 64),
-    the dataset's N and k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW, 20 of the
-    200 steps TPN-only; about 4 s a step on 2 shared CPU cores (N = 16), so some 15 minutes
-    with its two evaluations. ``:smoke``: 3 steps of a tiny one, the same for every dataset.
+    ``:synthetic``: a small CFAD (X3D-XS trunk of width 1.0, one block per stage, res3
+    features at stride 8, 64-channel heads, non-local keys pooled 2 x 2) on the synthetic
+    tubes (16 frames of 64 x 64, 1..3 actors of up to 28 px: UCF101-24-like sizes), the
+    dataset's N and k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW; 1000 steps
+    of which the first 100 train only the TPN: about 1 s a step on 2 CPU cores (N = 16),
+    some 20 minutes with its two evaluations. ``:smoke``: 3 steps of a tiny one, the same
+    for every dataset.
     """
     variant = check_variant(arg)
     c = base_config()

@@ -260,50 +260,27 @@ class CFADPiecesTest(chex.TestCase):
         logits, theta = jnp.zeros((3, 4)), jnp.zeros((3, 3, 4))
         kw = {"pos_iou": 0.5, "neg_iou": 0.3, "segment_length": 6}
 
-        def positives(proposal, best):
+        def labels(anchors, proposal, **options):
             _, pos, neg, _ = coarse_anchor_terms(
-                logits,
-                theta,
-                anchors,
-                jnp.array(proposal),
-                True,
-                gt_boxes,
-                gt_valid,
-                jnp.array([1]),
-                min_tiou=0.5,
-                best_anchor_positive=best,
-                **kw,
+                logits, theta, anchors, jnp.array(proposal), True, gt_boxes, gt_valid, jnp.array([1]), **kw, **options
             )
             return np.asarray(pos), np.asarray(neg)
 
-        pos, _ = positives([0.0, 8.0], False)
+        pos, _ = labels(anchors, [0.0, 8.0], min_tiou=0.5)
         np.testing.assert_array_equal(pos, False)
         # first-six mean IoUs (+1 pixels): anchor 0 0.271 (frames 0..2), anchor 1 0.375 (frames 1..5)
-        pos, neg = positives([0.0, 8.0], True)
+        pos, neg = labels(anchors, [0.0, 8.0], min_tiou=0.5, best_anchor_positive=True)
         np.testing.assert_array_equal(pos, [False, True, False])
         self.assertTrue(bool(neg[2]))
         # a proposal with tIoU 2/8 with the tube is background for every anchor, even the
-        # one that sits on the tube's boxes inside it (frames 6 and 7)
+        # one that sits on the tube's boxes inside it (frames 6 and 7) ...
         anchors_late = anchors.at[2].set(jnp.array([24.0, 0.0, 34.0, 10.0]))
-        _, pos, neg, _ = coarse_anchor_terms(
-            logits,
-            theta,
-            anchors_late,
-            jnp.array([6.0, 8.0]),
-            True,
-            gt_boxes,
-            gt_valid,
-            jnp.array([1]),
-            min_tiou=0.5,
-            best_anchor_positive=True,
-            **kw,
-        )
+        pos, neg = labels(anchors_late, [6.0, 8.0], min_tiou=0.5, best_anchor_positive=True)
         np.testing.assert_array_equal(pos, False)
         np.testing.assert_array_equal(neg, True)
-        _, pos, _, _ = coarse_anchor_terms(
-            logits, theta, anchors_late, jnp.array([6.0, 8.0]), True, gt_boxes, gt_valid, jnp.array([1]), **kw
-        )
-        np.testing.assert_array_equal(pos, [False, False, True])  # without min_tiou it is positive
+        # ... which without min_tiou is positive
+        pos, _ = labels(anchors_late, [6.0, 8.0])
+        np.testing.assert_array_equal(pos, [False, False, True])
 
     def test_sample_times_span_the_proposal(self):
         np.testing.assert_allclose(sample_times(jnp.array([[2.0, 10.0]]), 5), [[2.0, 3.75, 5.5, 7.25, 9.0]])
@@ -337,6 +314,18 @@ class CFADPiecesTest(chex.TestCase):
         boxes, step_scores, _ = refine_tube(coarse, jnp.ones(n), proposals[:, 1:2], scores[:, 1:2], 0.7)
         np.testing.assert_allclose(boxes, coarse)
         np.testing.assert_allclose(step_scores, np.full(n, 0.7))
+
+    def test_synthetic_config_anchors_are_the_kmeans_of_its_training_boxes(self):
+        from configs import common
+
+        sizes = common.SYNTHETIC_SIZES["tubes"]
+        wh = []
+        for i in range(sizes["num_train"]):  # the builder's seeds: (config seed 0, train split 0, i)
+            video = synthetic.tubes((0, 0, i), num_frames=sizes["num_frames"], object_size=sizes["object_size"])
+            wh += [np.stack([b[:, 3] - b[:, 1] + 1, b[:, 4] - b[:, 2] + 1], -1) for _, b in video["tubes"]]
+        np.testing.assert_allclose(
+            kmeans_anchor_sizes(np.concatenate(wh), 6), common.SYNTHETIC_TUBE_ANCHORS, atol=0.005
+        )
 
     def test_kmeans_is_deterministic_and_finds_two_clusters(self):
         rng = np.random.default_rng(3)
