@@ -687,7 +687,7 @@ def coarse_anchor_terms(
     neg_iou,
     segment_length,
     min_tiou=None,
-    best_anchor_positive=False,
+    best_anchor_positive: bool = False,
 ):
     """Per-anchor coarse terms for one proposal (CFAD Eq. 2, before averaging).
 
@@ -728,7 +728,7 @@ def coarse_anchor_terms(
         neg_threshold=neg_iou,
         plus_one=True,
         segment_length=segment_length,
-        best_anchor_positive=bool(best_anchor_positive),
+        best_anchor_positive=best_anchor_positive,
     )
     pos, neg = pos & proposal_valid, neg & proposal_valid
     label = jnp.where(pos, gt_labels[assigned] + 1, 0)

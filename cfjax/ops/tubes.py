@@ -166,7 +166,7 @@ def match_anchors_to_tubes(
     neg_threshold,
     plus_one: bool,
     segment_length: int = 6,
-    best_anchor_positive=False,
+    best_anchor_positive: bool = False,
 ):
     """Segment-wise anchor-to-tube matching (CFAD, training).
 
@@ -191,7 +191,7 @@ def match_anchors_to_tubes(
 
     Both thresholds are strict. With ``best_anchor_positive`` (Faster R-CNN's
     rule, not in the paper) the anchor of highest ``first`` IoU (> 0) of each
-    tube (of each tube where the mask is True) is also positive and assigned to that tube (to the one of highest
+    tube is also positive and assigned to that tube (to the one of highest
     ``first`` when it is the best anchor of several; ties: lower anchor index),
     so every tube that overlaps some anchor trains the detector even when its
     actor moves too fast for any static anchor to pass ``pos_threshold``.
@@ -205,8 +205,7 @@ def match_anchors_to_tubes(
       pos_threshold, neg_threshold: scalars.
       plus_one: IoU convention.
       segment_length: ``K`` (static, 6 in the paper).
-      best_anchor_positive: ``True`` (every tube) or a bool mask ``[G]`` of the tubes
-        whose best anchor is positive too (see above); ``False``: none.
+      best_anchor_positive: also make each tube's best anchor positive (static, see above).
 
     Returns:
       ``(assigned int32 [A], positive bool [A], negative bool [A])``.
@@ -243,10 +242,8 @@ def match_anchors_to_tubes(
 
     positive = jnp.any(first > pos_threshold, axis=1)
     assigned = jnp.argmax(first, axis=1).astype(jnp.int32)
-    if best_anchor_positive is not False:
-        eligible = jnp.broadcast_to(jnp.asarray(best_anchor_positive, bool), (num_gt,))
+    if best_anchor_positive:
         is_best = (jnp.arange(num_anchors)[:, None] == jnp.argmax(first, axis=0)[None, :]) & (first > 0)  # [A, G]
-        is_best = is_best & eligible[None, :]
         forced = jnp.any(is_best, axis=1)
         positive = positive | forced
         assigned = jnp.where(forced, jnp.argmax(jnp.where(is_best, first, -2), axis=1), assigned).astype(jnp.int32)
