@@ -2,11 +2,10 @@
 
 The convention of the papers and of fvcore: one multiply-add is one FLOP, and
 only ``conv_general_dilated``, ``dot_general`` (dense layers, einsums,
-attention) and ``ops.depthwise_conv3d``'s sum of shifts count; normalisation, activations and
-pooling do not. The counter
-walks the jaxpr of ``model.apply`` and descends into nested jaxprs (``jit``,
-custom derivatives, ``scan`` times its length, ``while`` bodies once). A
-``cond`` counts its most expensive branch; for SGS models,
+attention) and ``ops.depthwise_conv3d``'s sum of shifts count; normalisation,
+activations and pooling do not. The counter walks the jaxpr of ``model.apply``
+and descends into nested jaxprs (``jit``, custom derivatives, ``scan`` times its
+length, ``while`` bodies once). A ``cond`` counts its most expensive branch; for SGS models,
 :func:`sgs_flops_per_clip` instead gives each clip the cost of the branch at its
 own number of active bins, as the SGS paper reports.
 

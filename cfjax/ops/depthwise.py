@@ -49,7 +49,7 @@ def depthwise_conv3d(x, kernel, strides: Sequence[int] = (1, 1, 1), padding=None
         raise ValueError(f"strides: expected three positive ints, got {strides}")
     if padding is None:
         padding = tuple((k // 2, k // 2) for k in kernel.shape[:3])
-    if len(padding) != 3 or any(len(p) != 2 for p in padding):
+    if len(padding) != 3 or any(not isinstance(p, (tuple, list)) or len(p) != 2 for p in padding):
         raise ValueError(f"padding: expected ((lo, hi),) * 3, got {padding}")
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
     if method == "auto":
@@ -71,7 +71,11 @@ def depthwise_conv3d(x, kernel, strides: Sequence[int] = (1, 1, 1), padding=None
 
 @functools.partial(jax.jit, static_argnames=("strides", "padding"))
 def depthwise_conv3d_shifts(x, kernel, strides, padding):
-    """The sum-of-shifts path of :func:`depthwise_conv3d` (no checks)."""
+    """The sum-of-shifts path of :func:`depthwise_conv3d`, without its checks.
+
+    ``x [B, T, H, W, C]``, ``kernel [kt, kh, kw, 1, C]``, static ``strides (3,)`` and
+    ``padding ((lo, hi),) * 3`` -> ``[B, T', H', W', C]``.
+    """
     dtype = jnp.result_type(x, kernel)
     channels = x.shape[-1]
     padded = jnp.pad(x.astype(dtype), ((0, 0), *padding, (0, 0)))
