@@ -2,11 +2,11 @@ r"""CFAD on UCF Sports (Li, Lin, See et al., ECCV 2020): T = 32 frames, N = 8 ma
 
     python -m experiments.train --config configs/cfad_ucfsports.py[:synthetic|:smoke] --workdir DIR
 
-**The full-scale config cannot run yet: cfjax has no UCF Sports builder.** It names the
-dataset it expects, ``cfjax_ucfsports`` config ``default`` (10 classes, the usual 103 /
-47 train / test split, frames + ACT-layout tubes like ``cfjax_ucf101_24``); training it
-raises "unknown dataset" until that builder exists. The ``:synthetic`` and ``:smoke``
-variants run on the synthetic tubes.
+Data: ``cfjax_ucfsports`` config ``split1`` (ACT's split: 103 training and 47 test
+videos of 10 classes, 10 fps frames, one tube per video; a video longer than 32 frames
+gives a random 32-frame clip in training and is evaluated clip-level, see
+:class:`cfjax.train.tasks.TubeDetectionTask`). DESIGN.md gives no reference number for
+UCF Sports.
 
 DESIGN.md fixes N = 8 for UCF Sports and T = 32 ("32 otherwise"); the polynomial order
 is assumed to be k = 2 (the paper's value for the other short-video dataset, JHMDB-21).

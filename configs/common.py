@@ -60,8 +60,8 @@ DATASETS = {
     # ACT's splits (split 1): 2,284 / 910 UCF101-24 videos, 660 / 268 JHMDB-21 videos.
     "ucf101_24": ("cfjax_ucf101_24", "split1", 24, 2_284),
     "jhmdb21": ("cfjax_jhmdb", "split1", 21, 660),
-    # UCF Sports (10 classes, the usual 103 / 47 split): cfjax has no builder for it yet.
-    "ucfsports": ("cfjax_ucfsports", "default", 10, 103),
+    # UCF Sports: 10 classes, ACT's split of 103 / 47 videos.
+    "ucfsports": ("cfjax_ucfsports", "split1", 10, 103),
 }
 
 # X3D inputs: frames, stride, crop (train and test: the spatial size of DESIGN.md's X3D table

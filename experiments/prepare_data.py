@@ -4,8 +4,8 @@
         [--manual_dir DIR] [--fps F] [--short_side S] [--jpeg_quality Q|raw] [--set KEY=VALUE ...]
 
 NAME is a builder name (``cfjax_charades``, ``cfjax_kinetics``, ``cfjax_ucf101``,
-``cfjax_hmdb51``, ``cfjax_ucf101_24``, ``cfjax_jhmdb``, ``cfjax_synthetic``; the
-``cfjax_`` prefix may be left out); CONFIG defaults to the builder's first
+``cfjax_hmdb51``, ``cfjax_ucf101_24``, ``cfjax_jhmdb``, ``cfjax_ucfsports``,
+``cfjax_synthetic``; the ``cfjax_`` prefix may be left out); CONFIG defaults to the builder's first
 config. Real datasets need ``--manual_dir`` laid out as the builder's docstring
 (and README) says. ``--set`` overrides any other config field
 (``--set num_train=8`` for synthetic data, ``--set source=frames`` for Charades).

@@ -417,6 +417,30 @@ class RealBuildersTest(absltest.TestCase):
         )
         self.assertEqual(sorted(_read(b, "test")), ["c/v3"])
 
+    def test_ucfsports(self):
+        m = self._manual("ucfsports")
+        labels = ["Diving", "Golf", "Kicking", "Lifting", "Riding", "Run", "SkateBoarding", "Swing1", "Swing2", "Walk"]
+        tube = lambda c, n, x: (c, [(f, x + f, 4, x + f + 6, 20) for f in range(1, n + 1)])
+        videos = {
+            "Diving/001": (6, [tube(0, 6, 2)], True),
+            "Walk/003": (5, [tube(9, 5, 20)], False),  # frame folder missing: skipped
+            "Golf/002": (4, [tube(1, 4, 10)], True),
+        }
+        gt = write_act_fixture(m, "Frames", ".jpg", videos, [["Diving/001", "Walk/003"]], [["Golf/002"]], labels)
+        write_act_pickle(f"{m}/UCFSports-GT.pkl", gt)
+        b = build_dataset("cfjax_ucfsports", "split1", self.data_dir, manual_dir=m, jpeg_quality=None)
+        self.assertEqual(b.info.features["label"].names, labels)
+        self.assertEqual(_skipped(b), {"train": ["Walk/003"]})
+        r = _read(b, "train")["Diving/001"]
+        self.assertEqual(frames_array(r).shape, (6, 30, 40, 3))
+        self.assertAlmostEqual(float(r["fps"]), 10.0)
+        np.testing.assert_allclose(r["tube_boxes"], [(f, 2 + f, 4, 8 + f, 20) for f in range(1, 7)])
+        test = _read(b, "test")["Golf/002"]
+        self.assertEqual((int(test["label"]), test["tube_labels"].tolist()), (1, [1]))
+        os.makedirs(f"{self._manual('ucfsports_nopickle')}/Frames")
+        with self.assertRaisesRegex(FileNotFoundError, "UCFSports-GT.pkl"):
+            build_dataset("cfjax_ucfsports", "split1", self.data_dir, manual_dir=self._manual("ucfsports_nopickle"))
+
     def test_missing_pickle(self):
         m = self._manual("jhmdb_nopickle")
         os.makedirs(f"{m}/Frames")

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cfjax.data.builders import BUILDERS
 from cfjax.models import build, non_adaptive
 from cfjax.train import tasks
 from cfjax.train.optim import lr_multipliers, make_optimizer, make_schedule
@@ -71,6 +72,7 @@ def test_config_builds(name, variant):
     assert c.input.sampling == samplings[c.task]
     if variant is None:
         classes = next(d[2] for d in common.DATASETS.values() if d[:2] == (c.data.dataset, c.data.config))
+        assert c.data.config in {b.name for b in BUILDERS[c.data.dataset].BUILDER_CONFIGS}  # a builder exists
         assert model.num_classes == classes
         assert c.total_steps == 0 and c.num_epochs > 1  # full scale: epochs over the real split
         assert 0 < c.schedule.warmup_steps

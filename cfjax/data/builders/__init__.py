@@ -7,7 +7,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from cfjax.data.builders.act import ActConfig, CfjaxJhmdb, CfjaxUcf10124, load_act_ground_truth
+from cfjax.data.builders.act import ActConfig, CfjaxJhmdb, CfjaxUcf10124, CfjaxUcfSports, load_act_ground_truth
 from cfjax.data.builders.charades import CfjaxCharades, charades_frame_labels, parse_charades_actions
 from cfjax.data.builders.kinetics import CfjaxKinetics, KineticsConfig
 from cfjax.data.builders.real import EmptySplitError, RealConfig, frames_array, rescale_boxes
@@ -24,6 +24,7 @@ __all__ = [
     "CfjaxSynthetic",
     "CfjaxUcf101",
     "CfjaxUcf10124",
+    "CfjaxUcfSports",
     "EmptySplitError",
     "KineticsConfig",
     "RealConfig",
@@ -41,7 +42,16 @@ __all__ = [
 
 BUILDERS = {
     cls.name: cls
-    for cls in (CfjaxSynthetic, CfjaxCharades, CfjaxKinetics, CfjaxUcf101, CfjaxHmdb51, CfjaxUcf10124, CfjaxJhmdb)
+    for cls in (
+        CfjaxSynthetic,
+        CfjaxCharades,
+        CfjaxKinetics,
+        CfjaxUcf101,
+        CfjaxHmdb51,
+        CfjaxUcf10124,
+        CfjaxJhmdb,
+        CfjaxUcfSports,
+    )
 }
 
 

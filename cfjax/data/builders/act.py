@@ -1,4 +1,4 @@
-"""UCF101-24 and JHMDB-21 (frames + ACT ground-truth pickles) as array_record."""
+"""UCF101-24, JHMDB-21 and UCF Sports (frames + ACT ground-truth pickles) as array_record."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from cfjax.data.builders.real import (
 )
 from cfjax.data.video import resize_short_side
 
-__all__ = ["ActConfig", "CfjaxJhmdb", "CfjaxUcf10124", "load_act_ground_truth", "resample_tubes"]
+__all__ = ["ActConfig", "CfjaxJhmdb", "CfjaxUcf10124", "CfjaxUcfSports", "load_act_ground_truth", "resample_tubes"]
 
 _ACT_KEYS = ("labels", "gttubes", "nframes", "resolution", "train_videos", "test_videos")
 
@@ -207,3 +207,29 @@ class CfjaxJhmdb(_ActBuilder):
     FRAMES = "Frames"
     EXT = ".png"
     NUM_CLASSES = 21
+
+
+class CfjaxUcfSports(_ActBuilder):
+    """UCF Sports (10 classes, 150 videos), ACT's single split (config ``split1``: 103 / 47).
+
+    Manual directory layout::
+
+        {manual_dir}/
+          UCFSports-GT.pkl                      # ACT ground truth (Python 2 pickle)
+          Frames/{Class}/{NNN}/00001.jpg ...    # frames 1..nframes, 10 fps
+
+    Pickle keys, box convention, resampling and the record are as for
+    ``cfjax_ucf101_24`` (one tube per video in UCF Sports).
+    """
+
+    name = "cfjax_ucfsports"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = __doc__
+    BUILDER_CONFIGS = [
+        ActConfig(
+            name="split1", description="ACT split, native fps and size, JPEG 90", short_side=None, source_fps=10.0
+        )
+    ]
+    PICKLE = "UCFSports-GT.pkl"
+    FRAMES = "Frames"
+    EXT = ".jpg"
+    NUM_CLASSES = 10
