@@ -429,9 +429,9 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
     ``:synthetic``: a small CFAD (X3D-XS trunk of width 1.0, one block per stage, res3
     features at stride 8, 64-channel heads, non-local keys pooled 2 x 2) on the synthetic
     tubes (16 frames of 64 x 64, 1..3 actors of up to 28 px: UCF101-24-like sizes), the
-    dataset's N and k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW; 1000 steps
-    of which the first 100 train only the TPN: about 1 s a step on 2 CPU cores (N = 16),
-    some 20 minutes with its two evaluations. ``:smoke``: 3 steps of a tiny one, the same
+    dataset's N and k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW; 3000 steps
+    of which the first 200 train only the TPN: about 1.3 s a step on 2 CPU cores (N = 16),
+    some 70 minutes with its two evaluations (shorter runs score much lower, see README). ``:smoke``: 3 steps of a tiny one, the same
     for every dataset.
     """
     variant = check_variant(arg)
@@ -505,6 +505,6 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         c.loss.tpn_steps = 1  # both phases run
     else:
         synthetic_tubes(c, variant, clip_length=16, crop=64)
-        synthetic_schedule(c, steps=1000, batch=8)
-        c.loss.tpn_steps = 100
+        synthetic_schedule(c, steps=3000, batch=8)
+        c.loss.tpn_steps = 200
     return c

@@ -82,6 +82,7 @@ __all__ = [
     "CFAD",
     "CFADLossConfig",
     "cfad_loss",
+    "clip_boxes",
     "gt_segments",
     "kmeans_anchor_sizes",
     "refine_tube",
@@ -211,7 +212,8 @@ def tube_to_frames(boxes, times, num_frames: int):
     return out, (frames >= first) & (frames <= last)
 
 
-def _clip_boxes(boxes, height: int, width: int):
+def clip_boxes(boxes, height: int, width: int):
+    """Inclusive pixel boxes ``[..., 4]`` clipped to a ``height x width`` frame."""
     limits = jnp.asarray([width - 1, height - 1, width - 1, height - 1], boxes.dtype)
     return jnp.clip(boxes, 0, limits)
 
@@ -455,12 +457,12 @@ class CFAD(nn.Module):
             cand_valid = pvalid[pi]
             lab = labels[pi, ai]
             n = times.shape[-1]
-            coarse = _clip_boxes(tube_boxes(theta[pi, ai], anchors[ai], normalised_time(n, theta.dtype)), height, width)
+            coarse = clip_boxes(tube_boxes(theta[pi, ai], anchors[ai], normalised_time(n, theta.dtype)), height, width)
             ctimes = times[pi]
             sel = lab[:, None, None, None]
             rpn_scores = jax.nn.sigmoid(jnp.take_along_axis(rpn_logits[pi], sel, axis=3)[..., 0])  # [K, N, A]
             deltas = jnp.take_along_axis(rpn_deltas[pi], sel[..., None], axis=3)[..., 0, :]  # [K, N, A, 4]
-            rpn_boxes = _clip_boxes(decode_boxes(deltas, anchors), height, width)
+            rpn_boxes = clip_boxes(decode_boxes(deltas, anchors), height, width)
             refine = jax.vmap(
                 lambda c, i, pb, ps, cs: refine_tube(
                     c, i, pb, ps, cs, alpha=self.alpha, sigma=self.sigma, interpolation=self.interpolation
@@ -469,7 +471,7 @@ class CFAD(nn.Module):
             refined, step_scores, keys = refine(
                 coarse, jax.nn.sigmoid(imp_logits[pi]), rpn_boxes, rpn_scores, top_scores
             )
-            refined = _clip_boxes(refined, height, width)  # a spline may overshoot the frame between keys
+            refined = clip_boxes(refined, height, width)  # a spline may overshoot the frame between keys
             refined_scores = jnp.where(cand_valid, jnp.mean(step_scores, axis=-1), 0)
             top_scores = jnp.where(cand_valid, top_scores, 0)
             to_frames = jax.vmap(lambda bx, tm: tube_to_frames(bx, tm, num_frames))
@@ -582,7 +584,15 @@ class CFADLossConfig:
         least this. *Choice (R-C3D's second stage): without it the coarse class
         head learns nothing about the temporal fit of a proposal.*
       key_eps: ``eps`` of the key-timestamp labels (0.8).
-      rpn_pos_iou, rpn_neg_iou: RPN anchor labels at key steps (best anchor also positive).
+      rpn_pos_iou, rpn_neg_iou: RPN anchor labels (best anchor also positive) at every
+        step with a GT box of a proposal that trains the refine module. *Choice: the
+        paper does not say where the RPN is trained. At inference it runs at key steps,
+        which the importance head picks, so it is trained at all steps; and since the
+        local search takes the top-scoring decoded box as the refined box, every anchor
+        that can score high needs trained deltas: positives from IoU 0.5 (Fast R-CNN's
+        detection-head value), not the 0.7 of Faster R-CNN's RPN, whose ignored 0.3-0.7
+        anchors won the local search with untrained deltas (see README, "CFAD on the
+        synthetic tubes").*
       weights: multipliers of the parts (missing names weigh 1).
     """
 
@@ -596,7 +606,7 @@ class CFADLossConfig:
     neg_ratio: int = 3
     proposal_pos_tiou: float = 0.5
     key_eps: float = 0.8
-    rpn_pos_iou: float = 0.7
+    rpn_pos_iou: float = 0.5
     rpn_neg_iou: float = 0.3
     weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
@@ -772,9 +782,10 @@ def refine_step_terms(
     trains the refine module if that tIoU is ``>= proposal_pos_tiou``. Labels
     of the importance: :func:`cfjax.ops.key_timestamp_labels` of that tube's
     boxes at the sampled frames (``eps = key_eps``), at steps with a GT box.
-    At key steps, RPN anchors with IoU ``>= rpn_pos_iou`` with the step's GT
-    box (and the best anchor) are positive, ``< rpn_neg_iou`` negative; only
-    the GT class's score and deltas are trained.
+    At every step with a GT box (not only at key steps), RPN anchors with IoU
+    ``>= rpn_pos_iou`` with the step's GT box (and the best anchor) are
+    positive, ``< rpn_neg_iou`` negative; only the GT class's score and deltas
+    are trained.
 
     Returns:
       ``(imp_bce [N], imp_mask [N], rpn_bce [N, A], rpn_pos [N, A], rpn_neg [N, A], rpn_reg [N, A])``.
@@ -788,7 +799,7 @@ def refine_step_terms(
     boxes, valid = gt_boxes[g][frames], gt_valid[g][frames] & trains
     keys = key_timestamp_labels(boxes, plus_one=True, eps=key_eps, valid=valid)
     imp_bce = _bce(importance_logits, keys.astype(importance_logits.dtype))
-    step = keys & valid
+    step = valid
     iou = elementwise_box_iou(anchors[None], boxes[:, None], plus_one=True)  # [N, A]
     best = jnp.argmax(iou, axis=1)
     pos = ((iou >= rpn_pos_iou) | (jnp.arange(iou.shape[1])[None] == best[:, None])) & step[:, None]
@@ -823,7 +834,7 @@ def cfad_loss(outputs, targets, config=None):
     * ``importance``: BCE over the steps with a GT box of the proposals that
       train the refine module, averaged over those steps.
     * ``rpn_cls``: balanced BCE (positive mean + negative mean, halved) of the
-      GT class's RPN score over anchors at key steps; ``rpn_reg``: smooth-L1
+      GT class's RPN score over anchors at the steps with a GT box; ``rpn_reg``: smooth-L1
       of the GT class's deltas at positive anchors, averaged over them.
     """
     config = CFADLossConfig.make(config)

@@ -14,7 +14,14 @@ from absl.testing import absltest
 from cfjax import ops
 from cfjax.data import synthetic
 from cfjax.models import CFAD, build, cfad_loss, kmeans_anchor_sizes, tube_targets_from_example
-from cfjax.models.cfad import coarse_anchor_terms, refine_tube, sample_times, spatial_anchors, tpn_loss
+from cfjax.models.cfad import (
+    coarse_anchor_terms,
+    refine_step_terms,
+    refine_tube,
+    sample_times,
+    spatial_anchors,
+    tpn_loss,
+)
 
 B, T, H, W, CLASSES, N, P, G = 2, 8, 32, 32, 8, 4, 4, 3
 CONFIG = {
@@ -281,6 +288,40 @@ class CFADPiecesTest(chex.TestCase):
         # ... which without min_tiou is positive
         pos, _ = labels(anchors_late, [6.0, 8.0])
         np.testing.assert_array_equal(pos, [False, False, True])
+
+    def test_refine_terms_label_rpn_anchors_at_every_gt_step(self):
+        # A static 10 x 10 actor on frames 2..5 of 8; proposal [2, 6) sampled at 4 steps.
+        gt_boxes = jnp.tile(jnp.array([10.0, 10.0, 19.0, 19.0]), (1, 8, 1))
+        gt_valid = jnp.asarray(np.isin(np.arange(8), [2, 3, 4, 5])[None])
+        # IoUs (+1 pixels) with the GT box: 1, 64/136 = 0.47 (shifted 2, 2), 36/164 = 0.22 (shifted 4, 4), 0
+        anchors = jnp.array(
+            [[10.0, 10.0, 19.0, 19.0], [12.0, 12.0, 21.0, 21.0], [14.0, 14.0, 23.0, 23.0], [40.0, 40.0, 49.0, 49.0]]
+        )
+        n, a, c = 4, 4, 3
+        kw = {"key_eps": 0.8, "rpn_neg_iou": 0.3}
+
+        def terms(proposal, times, deltas=None, **options):
+            deltas = jnp.zeros((n, a, c, 4)) if deltas is None else deltas
+            out = refine_step_terms(
+                jnp.zeros(n), jnp.zeros((n, a, c)), deltas, anchors, jnp.array(proposal), True,
+                jnp.array(times), gt_boxes, gt_valid, jnp.array([2]), **kw, **options,
+            )  # fmt: skip
+            return [np.asarray(v) for v in out]
+
+        _, imp_mask, bce, pos, neg, reg = terms([2.0, 6.0], [2.0, 3.0, 4.0, 5.0], proposal_pos_tiou=0.5, rpn_pos_iou=0.5)
+        np.testing.assert_array_equal(imp_mask, True)
+        np.testing.assert_array_equal(pos, np.tile([True, False, False, False], (n, 1)))  # at every step, keys or not
+        np.testing.assert_array_equal(neg, np.tile([False, False, True, True], (n, 1)))
+        np.testing.assert_allclose(bce[pos | neg], np.log(2.0), rtol=1e-6)  # logits 0
+        np.testing.assert_allclose(reg[:, 0], 0, atol=1e-6)  # anchor 0 is the GT box: zero deltas are right
+        _, _, _, pos, _, _ = terms([2.0, 6.0], [2.0, 3.0, 4.0, 5.0], proposal_pos_tiou=0.5, rpn_pos_iou=0.45)
+        np.testing.assert_array_equal(pos, np.tile([True, True, False, False], (n, 1)))
+        # steps off the tube (frames 6, 7) and a proposal covering the tube badly train nothing
+        _, imp_mask, _, pos, neg, _ = terms([4.0, 8.0], [4.0, 5.0, 6.0, 7.0], proposal_pos_tiou=0.2, rpn_pos_iou=0.5)
+        np.testing.assert_array_equal(imp_mask, [True, True, False, False])
+        np.testing.assert_array_equal(pos.any(1) | neg.any(1), [True, True, False, False])
+        _, imp_mask, _, pos, neg, _ = terms([4.0, 8.0], [4.0, 5.0, 6.0, 7.0], proposal_pos_tiou=0.5, rpn_pos_iou=0.5)
+        self.assertFalse(imp_mask.any() or pos.any() or neg.any())  # tIoU 2/6 < 0.5
 
     def test_sample_times_span_the_proposal(self):
         np.testing.assert_allclose(sample_times(jnp.array([[2.0, 10.0]]), 5), [[2.0, 3.75, 5.5, 7.25, 9.0]])
