@@ -431,8 +431,8 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
     tubes (16 frames of 64 x 64, 1..3 actors of up to 28 px: UCF101-24-like sizes), the
     dataset's N and k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW; 3000 steps
     of which the first 200 train only the TPN: about 1.3 s a step on 2 CPU cores (N = 16),
-    some 70 minutes with its two evaluations (shorter runs score much lower, see README). ``:smoke``: 3 steps of a tiny one, the same
-    for every dataset.
+    some 65 minutes with its two evaluations (shorter runs score much lower, see README).
+    ``:smoke``: 3 steps of a tiny one, the same for every dataset.
     """
     variant = check_variant(arg)
     c = base_config()
