@@ -196,7 +196,8 @@ def test_diagnosis_of_a_hand_made_detector():
     gt_boxes = jnp.tile(anchors[1], (1, t, 1))
     gt_valid = jnp.array([[False, True, True, True]])
     model = SimpleNamespace(sigma=0.8, alpha=0.5)
-    out = diagnose_video(model, outputs, gt_boxes, gt_valid, jnp.array([1]), height=64, width=64)
+    run = jax.jit(lambda o, b, v, l: diagnose_video(model, o, b, v, l, height=64, width=64))  # one compile
+    out = run(outputs, gt_boxes, gt_valid, jnp.array([1]))
     out = {k: np.asarray(v)[0] for k, v in out.items()}
     assert out["proposal_tiou"] == pytest.approx(3 / 4)  # [0, 4) vs the GT's frames [1, 4)
     assert out["oracle_iou"] == pytest.approx(3 / 4)  # a1 on frames 0..3 vs the GT on 1..3
