@@ -125,22 +125,25 @@ def diagnose(config, workdir, checkpoint: str | int = "best", split: str | None 
         return jax.vmap(fn)(per_video, batch["gt_boxes"], batch["gt_valid"], batch["gt_labels"])
 
     loader = exp.dataset.eval_loader(config, exp.eval_transform, split)
-    tubes, steps = {}, {}
+    tubes = {key: [] for key, kind, _ in ROWS if kind == "tube"}
+    steps = {key: [] for key, kind, _ in ROWS if kind == "step"}
     for batch in loader:
         batch = partitioning.host_to_global(batch, exp.mesh)
         out = jax.device_get(run(state, batch))
         have = np.asarray(batch["batch_mask"]).astype(bool)[:, None] & np.asarray(batch["gt_tube_valid"])
         for key, kind, _ in ROWS:
             if kind == "tube":
-                tubes.setdefault(key, []).append(out[key][have])
+                tubes[key].append(out[key][have])
             else:
-                steps.setdefault(key, []).append(out[key][have][out["step_valid"][have]])
+                steps[key].append(out[key][have][out["step_valid"][have]])
     loader.close()
-    result = {"step": step, "split": split, "gt_tubes": int(sum(len(v) for v in tubes["proposal_tiou"]))}
-    result["gt_steps"] = int(sum(len(v) for v in steps["coarse_box_iou"]))
-    for key, kind, _ in ROWS:
-        values = np.concatenate((tubes if kind == "tube" else steps)[key]).astype(np.float64)
-        result[key] = float(values.mean()) if values.size else float("nan")
+    values = {key: np.concatenate(v or [np.zeros(0)]).astype(np.float64) for key, v in {**tubes, **steps}.items()}
+    if not values["proposal_tiou"].size:
+        raise ValueError(f"split: {split!r} has no ground-truth tubes to diagnose")
+    result = {"step": step, "split": split, "gt_tubes": values["proposal_tiou"].size}
+    result["gt_steps"] = values["coarse_box_iou"].size
+    for key, _, _ in ROWS:
+        result[key] = float(values[key].mean()) if values[key].size else float("nan")
     if jax.process_index() == 0:
         (workdir / f"diagnosis_{split}.json").write_text(json.dumps(result, indent=1))
     return result
