@@ -2,6 +2,10 @@
 
     python -m experiments.predict --config configs/NAME.py[:variant] --workdir DIR --video FILE \
         [--out DIR/predict] [--checkpoint best|latest|STEP] [--fps F]
+    python -m experiments.predict --checkpoint_dir CONVERTED_DIR --video FILE [--out DIR] [--fps F]
+
+The second form runs a converted classifier (``experiments.convert``) without a training config:
+windows over the whole video, top classes by name (Kinetics-400 for the converted models).
 
 Plots: class scores over time; Coarse-Fine: Grid Pool positions over the frame strip;
 SGS models: frames grouped into bins; GCF-Net: the gate of each clip; CFAD (``tubes``): the
@@ -11,6 +15,7 @@ coarse (green) and refined (red) tubes on a strip of the clip's frames, and the 
 
 from __future__ import annotations
 
+import json
 import sys
 
 from absl import app, flags
@@ -22,7 +27,14 @@ _VIDEO = flags.DEFINE_string("video", None, "a video file (any format FFmpeg rea
 _OUT = flags.DEFINE_string("out", None, "output directory (default: WORKDIR/predict)")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, latest or a step number")
 _FPS = flags.DEFINE_float("fps", None, "decode at this frame rate (default: the file's)")
-flags.mark_flags_as_required(["config", "workdir", "video"])
+_CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None, "a converted checkpoint (experiments.convert)")
+flags.mark_flags_as_required(["video"])
+flags.register_multi_flags_validator(
+    ["config", "workdir", "checkpoint_dir"],
+    lambda f: bool(f["checkpoint_dir"]) != bool(f["config"] or f["workdir"])
+    and (bool(f["checkpoint_dir"]) or bool(f["config"] and f["workdir"])),
+    message="give either --checkpoint_dir, or both --config and --workdir",
+)
 
 
 def main(argv) -> int:
@@ -31,7 +43,18 @@ def main(argv) -> int:
 
     checkpoint = _CHECKPOINT.value
     checkpoint = int(checkpoint) if checkpoint.isdigit() else checkpoint
-    for path in predict.predict_file(_CONFIG.value, _WORKDIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value):
+    if _CHECKPOINT_DIR.value:
+        try:
+            paths = predict.predict_pretrained(_CHECKPOINT_DIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        top = json.loads(paths[0].read_text())["top"]
+        for t in top:
+            print(f"{t['score']:.3f}  {t['class']}")
+    else:
+        paths = predict.predict_file(_CONFIG.value, _WORKDIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value)
+    for path in paths:
         print(path)
     return 0
 

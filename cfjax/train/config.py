@@ -24,6 +24,12 @@ def base_config() -> ml_collections.ConfigDict:
     # False trains the method's non-adaptive baseline (cfjax.models.non_adaptive): ATFR without
     # SGS, GCF-Net with the average head; other models refuse it.
     c.adaptive = True
+    # Weights before step 0: a converted checkpoint (python -m experiments.convert) or a cfjax
+    # workdir (its best checkpoint). Parameters and BatchNorm statistics load where path and
+    # shape match; a classifier of another num_classes is re-initialised; a table lists what was
+    # loaded, re-initialised, new and ignored. Ignored when the workdir already has checkpoints
+    # (the run resumes).
+    c.init_from = ""
 
     c.data = ml_collections.ConfigDict()
     c.data.dataset = "cfjax_synthetic"  # a cfjax.data.builders.BUILDERS name

@@ -25,7 +25,7 @@ import optax
 
 from cfjax.models import build, non_adaptive
 from cfjax.train import partitioning
-from cfjax.train.checkpoints import Checkpointer
+from cfjax.train.checkpoints import Checkpointer, format_init_table, load_weights, merge_weights
 from cfjax.train.data import example_batch, load_dataset
 from cfjax.train.optim import make_optimizer, make_schedule
 from cfjax.train.tasks import get_task
@@ -97,6 +97,27 @@ class Experiment:
         self.abstract_state = jax.tree.map(
             lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings
         )
+
+    def pretrained_state(self, directory, checkpoint: str | int = "best"):
+        """A fresh state whose parameters and BatchNorm statistics come from ``directory`` (a converted
+        checkpoint or a training workdir) where path and shape match; prints the table of
+        loaded / re-initialised / new / ignored groups (:func:`~cfjax.train.checkpoints.merge_weights`)."""
+        loaded, info = load_weights(directory, checkpoint)
+        state = self.init_state()
+        fresh = {k: state[k] for k in ("params", "batch_stats") if k in state}
+        classes = (getattr(build(info["model"]), "num_classes", None), getattr(self.model, "num_classes", None))
+        merged, groups = merge_weights(fresh, loaded, classes)
+        if jax.process_index() == 0:
+            print(format_init_table(info, groups, classes), flush=True)
+
+        def place(value, sharding):
+            if not isinstance(value, np.ndarray):
+                return value
+            return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+        for k, tree in merged.items():
+            state[k] = jax.tree.map(place, tree, self.state_shardings[k])
+        return state
 
     def tx_for(self, params):
         return make_optimizer(self.config.optimizer, self.schedule, params)
@@ -219,6 +240,9 @@ def train(
     """
     workdir = Path(workdir)
     exp = Experiment(config, workdir)
+    initial = None
+    if config.init_from and not any(p.name.isdigit() for p in (workdir / "checkpoints").glob("*")):
+        initial = exp.pretrained_state(config.init_from)  # fails before anything is written
     _save_run_info(config, workdir)
     ckpt = Checkpointer(workdir, config.keep_checkpoints, exp.task.best_metric)
     loader = exp.dataset.train_loader(config, exp.train_transform)
@@ -227,7 +251,7 @@ def train(
         state = ckpt.restore(latest, exp.abstract_state, loader)
         log.info("resumed from step %d in %s", latest, workdir)
     else:
-        state = exp.init_state()
+        state = initial if initial is not None else exp.init_state()
     step = int(jax.device_get(state["step"]))
     total = exp.total_steps
     writer = MetricWriter(workdir)

@@ -6,6 +6,8 @@
   positions over the clip's frame strip;
 - SGS models: the frames of the central window grouped into their bins;
 - GCF-Net (``clip_set``): the gate of each clip;
+- a converted classifier without a training config (:func:`predict_pretrained`): class
+  scores of sliding windows over the whole video, with the checkpoint's class names;
 - CFAD (``tubes``): the refined and coarse tubes of the clip (JSON: per tube its class,
   score and boxes with the video's 1-based frame numbers, in the pixels of the evaluated
   frames), drawn on a strip of frames (coarse green, refined red, ground truth dotted).
@@ -27,7 +29,7 @@ from cfjax.data.video import decode_video
 from cfjax.train.loop import Experiment, restore_state
 from cfjax.train.partitioning import is_numeric
 
-__all__ = ["plot_eval_examples", "predict_example", "predict_file", "write_prediction"]
+__all__ = ["plot_eval_examples", "predict_example", "predict_file", "predict_pretrained", "write_prediction"]
 
 MAX_WINDOWS = 16
 
@@ -261,3 +263,46 @@ def predict_file(config, workdir, video, out_dir=None, checkpoint: str | int = "
     state, _ = restore_state(exp, checkpoint)
     result = predict_example(exp, state, {"frames": frames})
     return write_prediction(result, out_dir or Path(workdir) / "predict", Path(video).stem, exp.dataset.class_names)
+
+
+def predict_pretrained(directory, video, out_dir=None, checkpoint: str | int = "best", fps: float | None = None):
+    """A classifier from ``directory`` (``experiments.convert`` output) on one video, no training config.
+
+    Reads the model, class names and input format (``frames``, ``stride``, ``short_side``,
+    ``crop``, ``mean``, ``std``) from ``directory/model.json``, scores up to 16 windows spread
+    over the video (centre crops) and writes ``STEM.json`` (top classes by name, per-window
+    scores) and ``STEM_scores.png`` to ``out_dir`` (default ``directory/predict``).
+    """
+    from cfjax.models import build
+    from cfjax.train.checkpoints import load_weights, weights_info
+
+    info = weights_info(directory, checkpoint)  # checks the directory before decoding anything
+    spec = info.get("input")
+    if not spec:
+        raise ValueError(
+            f"checkpoint_dir: {info['directory']} has no input format in its model.json (frames, stride, "
+            "short_side, crop, mean, std); predict a trained run with --config and --workdir instead"
+        )
+    frames, _ = decode_video(video, fps=fps)
+    variables, info = load_weights(directory, checkpoint)
+    model = build(info["model"])
+    names = list(info.get("class_names") or [])
+    span = (spec["frames"] - 1) * spec["stride"] + 1
+    windows = int(np.clip(frames.shape[0] // max(span // 2, 1), 1, MAX_WINDOWS))
+    views = multi_view(
+        {"frames": frames}, spec["frames"], spec["stride"], num_clips=windows, num_crops=1,
+        crop_size=spec["crop"], short_side=spec["short_side"],
+    )
+    clips = normalize(views, tuple(spec["mean"]), tuple(spec["std"]))["frames"]  # [W, T, crop, crop, 3]
+    logits = np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, clips))
+    window_scores = np.asarray(jax.nn.softmax(logits, -1))
+    result = {
+        "task": "classification",
+        "window_scores": window_scores,
+        "window_centres": views["frame_indices"][:, [0, -1]].mean(1),
+        "scores": window_scores.mean(0),
+        "frames": views["frames"][windows // 2],
+    }
+    result["top"] = _top(result["scores"], names)
+    out_dir = out_dir or Path(info["directory"]) / "predict"
+    return write_prediction(result, out_dir, Path(video).stem, names)
