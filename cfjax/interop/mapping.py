@@ -125,7 +125,8 @@ def _bn_stats(state, prefix: str, kind: str) -> tuple[dict[str, str | None], lis
                             f"{prefix}.split_bn.num_batches_tracked") if k in state]
     if kind == "sub_batch_norm":
         superseded = [k for k in (f"{prefix}.bn.running_mean", f"{prefix}.bn.running_var") if k in state]
-        return {"mean": f"{prefix}.split_bn.running_mean", "var": f"{prefix}.split_bn.running_var"}, counters + superseded
+        stats = {"mean": f"{prefix}.split_bn.running_mean", "var": f"{prefix}.split_bn.running_var"}
+        return stats, counters + superseded
     return {"mean": f"{prefix}.running_mean", "var": f"{prefix}.running_var"}, counters
 
 

@@ -112,4 +112,63 @@ TORCHVISION = Source(
     description="torchvision.models.video r2plus1d_18",
 )
 
-SOURCES: dict[str, Source] = {s.name: s for s in (PYTORCHVIDEO, TORCHVISION)}
+
+def _coarse_fine_args(module):
+    """Inputs of ``module.init``: a clip for X3D; clip, fine features and mask for Coarse-Fine."""
+    if not hasattr(module, "fine_mode"):
+        return _video(module)
+    from cfjax.models.x3d import X3D, x3d_widths
+
+    widths = x3d_widths(X3D(width_factor=module.width_factor, depth_factor=module.depth_factor, parent=None))
+    levels = (*module.levels, "conv5")
+    fine = {level: np.zeros((1, 4, 2, 2, width), np.float32) for level, width in zip(levels, widths)}
+    return np.zeros((1, 2 * module.reduction, 32, 32, 3), np.float32), fine, np.ones((1, 4), bool)
+
+
+# The official code's X3D (x3d_coarse.py / x3d_fine.py): layer{s-1}.{i}; every BatchNorm a SubBatchNorm3d.
+_CF_BLOCK = r"res(?P<s>\d)_(?P<i>\d+)"
+_CF = "layer{s-1}.{i}"
+_FILTER = {"attention_hidden": "at1", "attention_out": "at2", "bias_hidden": "fc1", "bias_out": "fc2",
+           "scale_hidden": "fc3", "scale_out": "fc4"}  # a fusion filter ("RewightLayer") rw2 .. rw6
+COARSE_FINE = Source(
+    name="coarse_fine",
+    models=("coarse_fine", "x3d_m"),
+    rules=(
+        ("stem_xy", "conv1_s"),
+        ("stem_t/conv", "conv1_t"),
+        ("stem_t/norm/bn", "bn1"),
+        (rf"{_CF_BLOCK}/a/conv", f"{_CF}.conv1"),
+        (rf"{_CF_BLOCK}/a/norm/bn", f"{_CF}.bn1"),
+        (rf"{_CF_BLOCK}/b/conv", f"{_CF}.conv2"),
+        (rf"{_CF_BLOCK}/b/norm/bn", f"{_CF}.bn2"),
+        (rf"{_CF_BLOCK}/c/conv", f"{_CF}.conv3"),
+        (rf"{_CF_BLOCK}/c/norm/bn", f"{_CF}.bn3"),
+        (rf"{_CF_BLOCK}/se/(?P<fc>fc[12])", f"{_CF}.{{fc}}"),
+        (rf"{_CF_BLOCK}/shortcut_conv", f"{_CF}.downsample.0"),
+        (rf"{_CF_BLOCK}/shortcut_norm/bn", f"{_CF}.downsample.1"),
+        ("head_conv/conv", "conv5"),
+        ("head_conv/norm/bn", "bn5"),
+        ("head_proj", "fc1"),
+        ("classifier", "fc2"),
+        # Coarse-Fine: Grid Pool ("pool_1"), the fusion filters rw2..rw6 and the mixing layers mix2..mix5
+        (r"grid_pool/score_(?P<k>\d)/conv", "pool_1.conv{k+1}"),
+        (r"grid_pool/score_(?P<k>\d)/norm/bn", "pool_1.bn{k+1}"),
+        ("grid_pool/score_out", "pool_1.conv3"),
+        *((rf"fusion/filters_res(?P<level>\d)/{ours}", f"rw{{level}}.{theirs}") for ours, theirs in _FILTER.items()),
+        *((f"fusion/gate_filter/{ours}", f"rw6.{theirs}") for ours, theirs in _FILTER.items()),
+        (r"fusion/mix_bias_(?P<d>\d)", "mix{d+2}.conv_at"),
+        (r"fusion/mix_scale_(?P<d>\d)", "mix{d+2}.conv_at2"),
+    ),
+    classifier="fc2.weight",
+    example_args=_coarse_fine_args,
+    batch_norm="sub_batch_norm",
+    # coarse_fineFEAT checkpoints run on precomputed fine features; the official Gaussian alignment
+    # normalises over padded fine steps too (cfjax's default "valid" does not: see MultiStageFusion).
+    model_fields={"coarse_fine": {"fine_mode": "precomputed", "normalize_over": "all"},
+                  "x3d_m": {"shortcut_norm": "always"}},
+    class_names=_kinetics400,
+    description="official Coarse-Fine Networks: coarse_fineFEAT_charades_*.pt, fine_charades_*.pt, "
+    "x3d_multigrid_kinetics_fb_pretrained.pt",
+)
+
+SOURCES: dict[str, Source] = {s.name: s for s in (PYTORCHVIDEO, TORCHVISION, COARSE_FINE)}

@@ -89,11 +89,13 @@ class DepthwiseConv(nn.Module):
 
 
 class ConvBN(nn.Module):
-    """3D convolution (no bias, symmetric padding) -> masked BatchNorm -> optional activation.
+    """3D convolution (symmetric padding) -> masked BatchNorm -> optional activation.
 
     ``__call__(x [B, T, H, W, Cin], train, mask [B, T] | None) -> [B, T', H', W', features]``
     with ``T' = ceil(T / strides[0])``; with a mask, the output is zero at the
-    padded steps of ``ops.downsample_mask(mask, strides[0])``.
+    padded steps of ``ops.downsample_mask(mask, strides[0])``. The convolution
+    has no bias unless ``use_bias`` (a bias before BatchNorm only matters for
+    checkpoints that have one, e.g. the official Grid Pool score network).
     """
 
     features: int
@@ -101,20 +103,22 @@ class ConvBN(nn.Module):
     strides: tuple[int, int, int] = (1, 1, 1)
     groups: int = 1
     activation: Callable | None = jax.nn.relu
+    use_bias: bool = False
     dtype: Any = None
 
     @nn.compact
     def __call__(self, x, train: bool, mask=None):
         if mask is not None and self.kernel[0] % 2 == 0:
             raise ValueError(f"kernel: a masked input needs an odd temporal kernel, got {self.kernel}")
-        conv = DepthwiseConv if self.groups == self.features == x.shape[-1] else nn.Conv
+        depthwise = self.groups == self.features == x.shape[-1] and not self.use_bias
+        conv = DepthwiseConv if depthwise else nn.Conv
         x = conv(
             self.features,
             self.kernel,
             strides=self.strides,
             padding=same_padding(self.kernel),
             feature_group_count=self.groups,
-            use_bias=False,
+            use_bias=self.use_bias,
             dtype=self.dtype,
             kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
             name="conv",

@@ -19,8 +19,11 @@ class GridPool(nn.Module):
     """Learned temporal re-sampling: ``[B, T, H, W, C] -> [B, T / r + 1, H, W, C]`` and the grid.
 
     A score network predicts one confidence per output step: ``log2(r)``
-    conv 3x3x3 stride 2 + BN + ReLU blocks (two for the paper's ``r = 4``), a
-    conv 1x3x3 to one channel, and a spatial mean, giving ``s: [B, T / r]``.
+    conv 3x3x3 stride 2 (with bias) + BN + ReLU blocks (``score_i``; two for
+    the paper's ``r = 4``), a conv 1x3x3 with spatial stride 2 to one channel
+    (``score_out``), and a spatial mean, giving ``s: [B, T / r]``. These are the
+    official ``pool_1.conv1``/``bn1``, ``conv2``/``bn2`` and ``conv3``
+    (x3d_coarse.py L362-391).
     ``ops.sampling_grid`` turns it into a monotone grid ``[B, T / r + 1]`` in
     ``[0, 1]`` (denser where confident) and ``ops.grid_pool`` linearly samples
     the input there. Everything is differentiable, the grid included.
@@ -49,8 +52,10 @@ class GridPool(nn.Module):
         hidden = self.hidden or x.shape[-1]
         s = x
         for i in range(int(math.log2(r))):
-            s = ConvBN(hidden, (3, 3, 3), (2, 2, 2), dtype=self.dtype, name=f"score_{i}")(s, train)
-        s = nn.Conv(1, (1, 3, 3), padding=((0, 0), (1, 1), (1, 1)), dtype=self.dtype, name="score_out")(s)
+            s = ConvBN(hidden, (3, 3, 3), (2, 2, 2), use_bias=True, dtype=self.dtype, name=f"score_{i}")(s, train)
+        s = nn.Conv(
+            1, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (1, 1)), dtype=self.dtype, name="score_out"
+        )(s)
         scores = jnp.mean(s[..., 0], axis=(2, 3)).astype(jnp.promote_types(s.dtype, jnp.float32))
         grid = ops.sampling_grid(scores, self.temperature)
         return ops.grid_pool(x, grid).astype(x.dtype), grid

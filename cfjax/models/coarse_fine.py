@@ -42,7 +42,13 @@ FINE_MODES = ("end_to_end", "precomputed")
 
 def _x3d_spec(module):
     # read for its sizes only, never bound
-    return X3D(width_factor=module.width_factor, depth_factor=module.depth_factor, dtype=module.dtype, parent=None)
+    return X3D(
+        width_factor=module.width_factor,
+        depth_factor=module.depth_factor,
+        shortcut_norm=module.shortcut_norm,
+        dtype=module.dtype,
+        parent=None,
+    )
 
 
 class FineStream(nn.Module):
@@ -51,11 +57,13 @@ class FineStream(nn.Module):
     ``__call__(video [B, Lf, H, W, 3], train, mask [B, Lf] | None)`` ->
     ``{"res2" .. "res5", "conv5": [B, Lf, h, w, C]}`` (X3D never strides in
     time, so every level keeps ``Lf`` steps and the mask).
+    ``shortcut_norm="always"`` is the official code's X3D (see :class:`~cfjax.models.X3D`).
     """
 
     width_factor: float = 2.0
     depth_factor: float = 2.2
     dtype: Any = None
+    shortcut_norm: str = "always"
 
     @nn.compact
     def __call__(self, video, train: bool = False, mask=None):
@@ -75,7 +83,15 @@ class CoarseFineNetwork(nn.Module):
     """Coarse-Fine Network: per-frame multi-label logits for a coarse clip.
 
     Both streams are X3D of ``width_factor`` and ``depth_factor`` (default
-    X3D-M, the paper's choice; X3D-S has the same layers).
+    X3D-M, the paper's choice; X3D-S has the same layers) with
+    ``shortcut_norm="always"``, the official code's X3D (a BatchNorm on every
+    projected shortcut), so that official checkpoints load.
+
+    With ``fine_mode="precomputed"`` and official weights this computes the
+    official ``x3d_coarse`` model of ``train_coarse_fineFEAT.py`` (fine
+    features: 7x7 maps, ``spatial_size=(7, 7)`` in :func:`extract_fine_features`);
+    ``normalize_over="all"`` also reproduces its Gaussian normalisation over
+    padded fine steps (see :class:`~cfjax.layers.MultiStageFusion`).
 
     ``__call__(video, fine, fine_mask=None, fine_offset=None, coarse_span=None, train=False)``
 
@@ -104,11 +120,13 @@ class CoarseFineNetwork(nn.Module):
     sigma: float = 1 / 8
     head_width: int = 2048
     dropout_rate: float = 0.5
+    normalize_over: str = "valid"
+    shortcut_norm: str = "always"
     dtype: Any = None
 
     def fine_stream(self) -> FineStream:
         """The fine stream as a standalone module (its variables are ``variables["params"]["fine"]``)."""
-        return FineStream(self.width_factor, self.depth_factor, self.dtype, parent=None)
+        return FineStream(self.width_factor, self.depth_factor, self.dtype, self.shortcut_norm, parent=None)
 
     @nn.compact
     def __call__(self, video, fine, fine_mask=None, fine_offset=None, coarse_span=None, train: bool = False):
@@ -146,13 +164,16 @@ class CoarseFineNetwork(nn.Module):
         if coarse_span is None:
             coarse_span = length
         if self.fine_mode == "end_to_end":
-            fine = FineStream(self.width_factor, self.depth_factor, self.dtype, name="fine")(fine, train, fine_mask)
+            fine = FineStream(self.width_factor, self.depth_factor, self.dtype, self.shortcut_norm, name="fine")(
+                fine, train, fine_mask
+            )
 
         spec = _x3d_spec(self)
         stem, stages, conv5 = x3d_trunk(spec, train)
         widths = x3d_widths(spec)
         fusion = MultiStageFusion(
-            widths[: len(stages)], self.num_classes, self.levels, "conv5", self.sigma, self.dtype, name="fusion"
+            widths[: len(stages)], self.num_classes, self.levels, "conv5", self.sigma, self.normalize_over,
+            self.dtype, name="fusion",
         )
         x, _ = stem(video, None)
         x, _ = run_stages(stages[:1], x, None, {})

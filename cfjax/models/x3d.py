@@ -5,6 +5,11 @@ bottlenecks (1x1x1 -> depthwise 3x3x3 -> SE on every other block -> Swish ->
 1x1x1), spatial stride 2 at each stage's first block, and a projected-pool head.
 Parameter counts equal the PyTorchVideo models (the shortcut of a block gets a
 1x1x1 conv when its shape changes and a BatchNorm only when its width changes).
+``shortcut_norm="always"`` gives every projected shortcut a BatchNorm, as the
+X3D of the official Coarse-Fine Networks code (``x3d_coarse.py``,
+``x3d_fine.py``) has: its ``layer1.0.downsample`` is conv + BN although it keeps
+24 channels. Only ``res2_0`` differs (the stem and res2 have the same width):
+a BatchNorm more, 48 parameters for X3D-S/M.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from cfjax import ops
 from cfjax.layers import ConvBN, MaskedBatchNorm, SqueezeExcite
 from cfjax.models.backbone import SGSConfig, Stage, pool_time_space, run_backbone
 
-__all__ = ["X3D", "X3DBlock", "X3D_PRESETS", "round_width", "x3d_trunk", "x3d_widths"]
+__all__ = ["SHORTCUT_NORMS", "X3D", "X3D_PRESETS", "X3DBlock", "round_width", "x3d_trunk", "x3d_widths"]
+
+# When a projected shortcut (1x1x1 conv) gets a BatchNorm: PyTorchVideo's X3D, or the official Coarse-Fine code's.
+SHORTCUT_NORMS = ("width_change", "always")
 
 
 def round_width(width: float, multiplier: float, minimum: int = 8, divisor: int = 8) -> int:
@@ -55,24 +63,32 @@ X3D_PRESETS = {
 
 
 class X3DBlock(nn.Module):
-    """X3D bottleneck: ``[B, T, H, W, Cin] -> [B, T, H / stride, W / stride, features]``."""
+    """X3D bottleneck: ``[B, T, H, W, Cin] -> [B, T, H / stride, W / stride, features]``.
+
+    The shortcut is projected (1x1x1 conv ``shortcut_conv``) when the shape
+    changes; ``shortcut_norm`` says when a BatchNorm follows it: ``"width_change"``
+    (PyTorchVideo) or ``"always"`` (official Coarse-Fine Networks X3D).
+    """
 
     features: int
     inner: int
     stride: int = 1
     se_hidden: int | None = None
+    shortcut_norm: str = "width_change"
     dtype: Any = None
 
     @nn.compact
     def __call__(self, x, train: bool, mask=None, activate: bool = True):
         """``activate=False`` returns the residual sum before the final ReLU."""
+        if self.shortcut_norm not in SHORTCUT_NORMS:
+            raise ValueError(f"shortcut_norm: expected one of {SHORTCUT_NORMS}, got {self.shortcut_norm!r}")
         spatial = (1, self.stride, self.stride)
         shortcut = x
         if x.shape[-1] != self.features or self.stride != 1:
             shortcut = nn.Conv(
                 self.features, (1, 1, 1), strides=spatial, use_bias=False, dtype=self.dtype, name="shortcut_conv"
             )(x)
-            if x.shape[-1] != self.features:
+            if x.shape[-1] != self.features or self.shortcut_norm == "always":
                 shortcut = MaskedBatchNorm(dtype=self.dtype, name="shortcut_norm")(shortcut, train, mask)
         y = ConvBN(self.inner, dtype=self.dtype, name="a")(x, train, mask)
         y = ConvBN(
@@ -99,6 +115,8 @@ class X3D(nn.Module):
     ``sgs``: ``None`` or an :class:`~cfjax.models.backbone.SGSConfig` (or a dict of its fields).
     ``num_classes=0`` makes a feature extractor: no dropout or classifier, and
     the "logits" are the pooled ``head_width`` features.
+    ``shortcut_norm``: ``"width_change"`` (PyTorchVideo, the default) or
+    ``"always"`` (the official Coarse-Fine X3D; see :class:`X3DBlock`).
     """
 
     num_classes: int = 400
@@ -110,6 +128,7 @@ class X3D(nn.Module):
     base_depths: tuple[int, ...] = (1, 2, 5, 3)
     head_width: int = 2048
     dropout_rate: float = 0.5
+    shortcut_norm: str = "width_change"
     sgs: Any = None
     dtype: Any = None
 
@@ -152,7 +171,7 @@ def x3d_trunk(spec, train: bool):
     Args:
       spec: anything with :class:`X3D`'s size fields (``width_factor``,
         ``depth_factor``, ``bottleneck_factor``, ``se_ratio``, ``stem_width``,
-        ``base_depths``, ``dtype``), e.g. an ``X3D``.
+        ``base_depths``, ``shortcut_norm``, ``dtype``), e.g. an ``X3D``.
       train: BatchNorm mode.
 
     Returns:
@@ -189,6 +208,7 @@ def x3d_trunk(spec, train: bool):
                 inner=inner,
                 stride=2 if i == 0 else 1,
                 se_hidden=se_hidden if i % 2 == 0 else None,
+                shortcut_norm=spec.shortcut_norm,
             )
             for i in range(_repeats(base, spec.depth_factor))
         )

@@ -14,7 +14,7 @@ from cfjax.ops.grid_pool import (
     upsample_linear,
 )
 from cfjax.ops.masking import downsample_mask, expand_mask, lengths_to_mask, masked_mean, masked_variance, zero_padded
-from cfjax.ops.pooling import adaptive_average_pool
+from cfjax.ops.pooling import adaptive_average_pool, adaptive_max_pool
 from cfjax.ops.segments import (
     decode_segments,
     elementwise_segment_iou,
@@ -50,6 +50,7 @@ from cfjax.ops.tubes import (
 __all__ = [
     "active_bin_count",
     "adaptive_average_pool",
+    "adaptive_max_pool",
     "aligned_aggregate",
     "apply_in_length_bucket",
     "box_area",

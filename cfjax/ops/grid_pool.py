@@ -168,15 +168,25 @@ def upsample_linear(y, length: int):
     return interpolate_time(y, jnp.broadcast_to(pos, (y.shape[0], int(length))))
 
 
-def gaussian_alignment(grid, fine_mask, offset, coarse_length, width: float = 1 / 8):
+GAUSSIAN_NORMALISATIONS = ("valid", "all")
+
+
+def gaussian_alignment(grid, fine_mask, offset, coarse_length, width: float = 1 / 8, normalize_over: str = "valid"):
     """Gaussian weights that align fine steps with the coarse grid positions.
 
     Centre of coarse step ``k`` on the fine time axis: ``mu_k = coarse_length *
     grid[k] + offset``; width ``sigma = width * (number of valid fine steps)``;
     ``G[t, k] = exp(-(t - mu_k)^2 / (2 sigma^2 + 1e-16))``, divided by its
-    maximum over the valid fine steps. Padded fine steps get weight 0 and do
-    not enter the maximum, so a padded clip gives the weights of the clip
-    alone.
+    maximum over ``t``.
+
+    ``normalize_over="valid"`` (default) takes the maximum over the valid fine
+    steps and sets padded steps to 0, so a padded clip gets the weights of the
+    clip alone. ``"all"`` is the official code's normalisation (x3d_coarse.py
+    L283): the maximum over all ``Lf`` steps, padding included, and padded steps
+    keep their Gaussian value (:func:`aligned_aggregate` masks them). The two
+    differ only where the step nearest a centre is padding, and then the
+    aggregate only through its ``1e-6``; but with ``"all"`` a clip's result
+    depends on how far its batch is padded.
 
     Args:
       grid: ``[B, K + 1]`` coarse sampling grid in ``[0, 1]``.
@@ -184,15 +194,18 @@ def gaussian_alignment(grid, fine_mask, offset, coarse_length, width: float = 1 
       offset: ``[B]`` fine step at which the coarse clip starts.
       coarse_length: span of the coarse clip in fine steps (``T``), scalar or ``[B]``.
       width: ``sigma`` as a fraction of the number of valid fine steps.
+      normalize_over: ``"valid"`` or ``"all"`` (see above).
 
     Returns:
-      ``[B, Lf, K + 1]`` weights in ``[0, 1]``, 1 at the nearest valid step to
-      each centre and 0 at padded steps.
+      ``[B, Lf, K + 1]`` weights in ``[0, 1]``; with ``"valid"``, 1 at the
+      nearest valid step to each centre and 0 at padded steps.
     """
     _check_grid(grid)
     check_mask(fine_mask, fine_mask, "fine_mask")
     if fine_mask.shape[0] != grid.shape[0]:
         raise ValueError(f"fine_mask: expected [B, Lf] with B = {grid.shape[0]}, got {fine_mask.shape}")
+    if normalize_over not in GAUSSIAN_NORMALISATIONS:
+        raise ValueError(f"normalize_over: expected one of {GAUSSIAN_NORMALISATIONS}, got {normalize_over!r}")
     dtype = grid.dtype
     offset = jnp.broadcast_to(jnp.asarray(offset, dtype), (grid.shape[0],))
     coarse_length = jnp.broadcast_to(jnp.asarray(coarse_length, dtype), (grid.shape[0],))
@@ -200,6 +213,8 @@ def gaussian_alignment(grid, fine_mask, offset, coarse_length, width: float = 1 
     mu = coarse_length[:, None] * grid + offset[:, None]  # [B, K+1]
     t = jnp.arange(fine_mask.shape[1], dtype=dtype)
     q = (t[None, :, None] - mu[:, None, :]) ** 2 / (2 * sigma**2 + 1e-16)[:, None, None]
+    if normalize_over == "all":
+        return jnp.exp(-(q - jnp.min(q, axis=1, keepdims=True)))
     valid = fine_mask[:, :, None]
     # max_t exp(-q_t) = exp(-min_t q_t): normalise in log space (no underflow).
     q_min = jnp.min(jnp.where(valid, q, jnp.inf), axis=1, keepdims=True)

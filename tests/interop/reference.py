@@ -1,13 +1,12 @@
-"""Reference PyTorch models for the parity tests. PyTorch is skipped when absent, unless CFJAX_REQUIRE_TORCH=1 (CI) makes
-that a failure. pytorchvideo imports torchvision only for its detection head; a stand-in module
-lets its X3D import without torchvision (which does not install beside torch 2.13)."""
+"""PyTorch for the parity tests: skipped when it is absent, unless CFJAX_REQUIRE_TORCH=1 (CI) makes
+that a failure. The reference models themselves are built by ``experiments.parity``."""
 
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
+
+from experiments import parity
 
 
 def require(name: str):
@@ -21,35 +20,23 @@ def require(name: str):
 
 
 def pytorchvideo_x3d():
-    """``pytorchvideo.models.x3d.create_x3d``, importable without torchvision."""
+    """``pytorchvideo.models.x3d.create_x3d`` (skips without torch / pytorchvideo)."""
     require("torch")
-    if "torchvision" not in sys.modules:
-        try:
-            import torchvision  # noqa: F401
-        except ImportError:
-            stand_in = types.ModuleType("torchvision")
-            stand_in.ops = types.ModuleType("torchvision.ops")
-            stand_in.ops.RoIAlign = type("RoIAlign", (), {})  # only pytorchvideo's detection head uses it
-            sys.modules["torchvision"], sys.modules["torchvision.ops"] = stand_in, stand_in.ops
-    require("pytorchvideo")
-    from pytorchvideo.models.x3d import create_x3d
-
-    return create_x3d
+    try:
+        return parity.pytorchvideo_x3d()
+    except ImportError:
+        require("pytorchvideo")
+        raise
 
 
-def randomise_batch_norm(model, seed: int = 0) -> None:
-    """Random affine parameters and running statistics, so that BatchNorm is not the identity."""
-    import torch
+def reference_x3d(name: str, frames: int, crop: int, seed: int = 0):
+    """A random-weight pytorchvideo X3D returning pre-softmax logits (see ``experiments.parity``)."""
+    pytorchvideo_x3d()
+    return parity.reference_x3d(name, frames, crop, seed)
 
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                c = module.num_features
-                module.weight.copy_(torch.rand(c, generator=gen) * 0.4 + 0.8)
-                module.bias.copy_(torch.randn(c, generator=gen) * 0.05)
-                module.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
-                module.running_var.copy_(torch.rand(c, generator=gen) * 0.4 + 0.8)
+
+randomise_batch_norm = parity.randomise_batch_norm
+to_float64 = parity.to_float64
 
 
 def state_dict_numpy(model) -> dict:

@@ -7,21 +7,16 @@ import numpy as np
 import pytest
 
 from cfjax.interop import CheckpointError, from_torch, kinetics400_class_names
-from tests.interop.reference import channels_last, pytorchvideo_x3d, randomise_batch_norm, require, state_dict_numpy
+from experiments.parity import X3D_DEPTH
+from tests.interop import reference
+from tests.interop.reference import channels_last, require, state_dict_numpy, to_float64
 
-# (cfjax name, pytorchvideo hub depth factor); X3D-XS, -S and -M share one architecture.
-X3D = {"x3d_xs": 2.2, "x3d_s": 2.2, "x3d_m": 2.2, "x3d_l": 5.0}
 FRAMES, CROP = 4, 64  # small inputs: the head's pooling window follows them (crop / 32)
 
 
 def reference_x3d(name: str, seed: int = 0):
-    torch = require("torch")
-    torch.manual_seed(seed)
-    model = pytorchvideo_x3d()(input_clip_length=FRAMES, input_crop_size=CROP, depth_factor=X3D[name],
-                               model_num_class=400)
-    randomise_batch_norm(model, seed)
-    model.blocks[-1].activation = None  # compare pre-softmax logits
-    return model.eval()
+    """pytorchvideo's X3D (X3D-XS, -S and -M share one architecture; X3D-L is deeper), random weights."""
+    return reference.reference_x3d(name, FRAMES, CROP, seed)
 
 
 def reference_logits(model, video: np.ndarray) -> np.ndarray:
@@ -34,7 +29,7 @@ def video(batch: int = 2, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, 3, FRAMES, CROP, CROP)).astype(np.float32)
 
 
-@pytest.mark.parametrize("name", list(X3D))
+@pytest.mark.parametrize("name", list(X3D_DEPTH))
 def test_logits_match_pytorchvideo(name):
     model = reference_x3d(name, seed=len(name))
     x = video()
@@ -50,13 +45,9 @@ def test_logits_match_in_float64():
     model = reference_x3d("x3d_xs").double()
     x = video().astype(np.float64)
     module, variables = from_torch(state_dict_numpy(model), "pytorchvideo", "x3d_xs")
-    variables = _to64(variables)
+    variables = to_float64(variables)
     ours = np.asarray(module.apply(variables, channels_last(x)))
     np.testing.assert_allclose(ours, reference_logits(model, x), atol=1e-9, rtol=0)
-
-
-def _to64(tree):
-    return {k: _to64(v) for k, v in tree.items()} if isinstance(tree, dict) else np.asarray(tree, np.float64)
 
 
 def test_pyth_file_round_trip_with_class_names(tmp_path):
@@ -104,7 +95,8 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, writer):
     else:
         with open(path, "wb") as f:
             pickle.dump(obj, f)
-    with pytest.raises(CheckpointError, match=f"{path}: (refused: it needs the Python object|not a PyTorch checkpoint)"):
+    refused = f"{path}: (refused: it needs the Python object|not a PyTorch checkpoint)"
+    with pytest.raises(CheckpointError, match=refused):
         from_torch(path, "pytorchvideo", "x3d_xs")
     assert not marker.exists()
     if writer == "pickle.dump":  # the payload is live: plain unpickling does run it
@@ -127,13 +119,15 @@ def test_key_and_shape_errors_name_the_keys():
     state = state_dict_numpy(reference_x3d("x3d_xs"))
     dropped = dict(state)
     dropped.pop("blocks.2.res_blocks.0.branch2.conv_a.weight")
-    with pytest.raises(CheckpointError, match=r"1 missing keys: blocks\.2\.res_blocks\.0\.branch2\.conv_a\.weight$"):
+    missing = r"1 missing keys: blocks\.2\.res_blocks\.0\.branch2\.conv_a\.weight$"
+    with pytest.raises(CheckpointError, match=missing):
         from_torch(dropped, "pytorchvideo", "x3d_xs")
     extra = {**state, "blocks.9.extra.weight": np.zeros(3, np.float32)}
     with pytest.raises(CheckpointError, match=r"1 unexpected keys: blocks\.9\.extra\.weight$"):
         from_torch(extra, "pytorchvideo", "x3d_xs")
     wrong = {**state, "blocks.1.res_blocks.0.branch2.conv_b.weight": np.zeros((54, 1, 3, 5, 5), np.float32)}
-    with pytest.raises(CheckpointError, match=r"conv_b\.weight' has shape \(54, 1, 3, 5, 5\).*needs \(54, 1, 3, 3, 3\)"):
+    shapes = r"conv_b\.weight' has shape \(54, 1, 3, 5, 5\).*needs \(54, 1, 3, 3, 3\)"
+    with pytest.raises(CheckpointError, match=shapes):
         from_torch(wrong, "pytorchvideo", "x3d_xs")
     with pytest.raises(CheckpointError, match="another architecture"):
         from_torch(state, "pytorchvideo", "x3d_l")  # X3D-L has more blocks

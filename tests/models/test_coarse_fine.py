@@ -13,6 +13,7 @@ from cfjax.layers import GridPool, GridUnpool, MultiStageFusion
 from cfjax.models import X3D, CoarseFineNetwork, FineFeatureCache, build, extract_fine_features
 from cfjax.models.x3d import x3d_widths
 from tests.models.util import perturbed_f64, video
+from tests.ops import reference
 
 T, FINE, CLASSES = 8, 10, 3
 # X3D with every stage one block, widths 8/16/24/48 and conv5 108.
@@ -62,6 +63,7 @@ class GridPoolLayerTest(chex.TestCase):
         self.assertEqual(
             sorted(variables["params"]), ["score_0", "score_out"]
         )  # log2(2) strided conv, then the 1x3x3 conv
+        self.assertEqual(sorted(variables["params"]["score_0"]["conv"]), ["bias", "kernel"])  # official: with bias
 
     def test_errors(self):
         x = jnp.zeros((1, 6, 4, 4, 3))
@@ -95,17 +97,35 @@ class FusionLayerTest(chex.TestCase):
         variables = perturbed_f64({"params": init(fine, x, logits)["params"], "batch_stats": {}}, 0)
         mixed, gated, aligned = jax.jit(lambda *a: fusion.apply(*a, method=run))(variables, fine, x, logits)
         p = variables["params"]
-        scale = jnp.concatenate([ops.adaptive_average_pool(s, (2, 2)) for s in aligned["scale"]], -1)
-        bias = jnp.concatenate([ops.adaptive_average_pool(b, (2, 2)) for b in aligned["bias"]], -1)
         dense = lambda q, a: a @ q["kernel"] + q["bias"]
+        relu = jax.nn.relu
+
+        def filter_align(q, f, pool):
+            # official RewightLayer: per-location attention, Gaussian-weighted masked mean, (spatial mean), 2 MLPs
+            a = jax.nn.sigmoid(dense(q["attention_out"], relu(dense(q["attention_hidden"], f))))
+            w = reference.gaussian_alignment(np.asarray(grid), np.asarray(mask), np.array([0.0, 1.0]), 4)
+            agg = reference.aligned_aggregate(np.asarray(f), np.asarray(a), w, np.asarray(mask))
+            agg = agg.mean(axis=(2, 3)) if pool else agg
+            bias = dense(q["bias_out"], relu(dense(q["bias_hidden"], agg)))
+            return bias, dense(q["scale_out"], relu(dense(q["scale_hidden"], agg)))
+
+        for i, level in enumerate(("a", "b")):
+            chex.assert_trees_all_close(
+                (aligned["bias"][i], aligned["scale"][i]), filter_align(p[f"filters_{level}"], fine[level], False),
+                rtol=1e-10,
+            )
+        gate_bias, gate_scale = filter_align(p["gate_filter"], fine["c"], True)
+        chex.assert_trees_all_close((aligned["gate_bias"], aligned["gate_scale"]), (gate_bias, gate_scale), rtol=1e-10)
+        # projections are max-pooled to the coarse size (4x4 -> 2x2: a 2x2 max; 1x1 -> 2x2: repeated)
+        scale = jnp.concatenate([ops.adaptive_max_pool(s, (2, 2)) for s in aligned["scale"]], -1)
+        bias = jnp.concatenate([ops.adaptive_max_pool(b, (2, 2)) for b in aligned["bias"]], -1)
+        np.testing.assert_allclose(scale[..., :3], jnp.max(aligned["scale"][0].reshape(2, 3, 2, 2, 2, 2, 3), (3, 5)))
         expected = x * jax.nn.sigmoid(dense(p["mix_scale_0"], scale)) + dense(p["mix_bias_0"], bias)
         np.testing.assert_allclose(mixed, expected, rtol=1e-12)
-        g = aligned["gate"]
-        np.testing.assert_allclose(
-            gated, logits * jax.nn.sigmoid(dense(p["logit_scale"], g)) + dense(p["logit_bias"], g), rtol=1e-12
-        )
+        np.testing.assert_allclose(gated, logits * jax.nn.sigmoid(gate_scale) + gate_bias, rtol=1e-10)
         chex.assert_shape(aligned["scale"][0], (2, 3, 4, 4, 3))
-        chex.assert_shape(g, (2, 3, 7))
+        chex.assert_shape(aligned["gate_bias"], (2, 3, 4))
+        chex.assert_shape(aligned["alignment"], (2, 5, 3))
 
     def test_missing_level_is_named(self):
         fusion = MultiStageFusion((6,), 4, levels=("a",), gate_level="c")
@@ -187,7 +207,8 @@ class CoarseFineTest(chex.TestCase):
         chex.assert_trees_all_close(out, padded, rtol=1e-10, atol=1e-12)
 
     def test_x3d_weights_load_by_name(self):
-        x3d = jax.eval_shape(X3D(**SIZE).init, jax.random.key(0), self.x)["params"]
+        # the official Coarse-Fine X3D: a BatchNorm on every projected shortcut (res2_0's too)
+        x3d = jax.eval_shape(X3D(**SIZE, shortcut_norm="always").init, jax.random.key(0), self.x)["params"]
         params = self.variables["params"]
         coarse = {k: v for k, v in params.items() if k not in ("grid_pool", "fusion")}
         self.assertEqual(set(coarse), set(x3d))

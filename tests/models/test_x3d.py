@@ -23,6 +23,17 @@ class X3DSizeTest(parameterized.TestCase):
         variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 4, 32, 32, 3))))
         self.assertEqual(_count(variables["params"]), expected)
 
+    def test_shortcut_norm_always_adds_the_res2_0_batchnorm(self):
+        # the official Coarse-Fine X3D: layer1.0.downsample is conv + BN although it keeps 24 channels
+        x = jnp.zeros((1, 4, 32, 32, 3))
+        default = jax.eval_shape(lambda: X3D.preset("m").init(jax.random.key(0), x))
+        always = jax.eval_shape(lambda: X3D.preset("m", shortcut_norm="always").init(jax.random.key(0), x))
+        self.assertEqual(_count(always["params"]), 3_794_274 + 2 * 24)
+        self.assertNotIn("shortcut_norm", default["params"]["res2_0"])
+        self.assertEqual(sorted(always["batch_stats"]["res2_0"]["shortcut_norm"]["bn"]), ["mean", "var"])
+        with self.assertRaisesRegex(ValueError, "shortcut_norm: expected one of"):
+            X3D(**TINY, shortcut_norm="never").init(jax.random.key(0), x)
+
     def test_unknown_preset(self):
         with self.assertRaisesRegex(ValueError, r"X3D preset: expected one of \['l', 'm', 's', 'xl', 'xs'\]"):
             X3D.preset("xxl")

@@ -57,6 +57,19 @@ def gaussian_alignment(grid, mask, offset, coarse_length, width=1 / 8):
     return out
 
 
+def gaussian_alignment_all_steps(grid, mask, offset, coarse_length, width=1 / 8):
+    """The official normalisation: max over all fine steps, padding included; nothing zeroed."""
+    batch, fine = mask.shape
+    out = np.zeros((batch, fine, grid.shape[1]))
+    for b in range(batch):
+        sigma = width * mask[b].sum()
+        for k, gk in enumerate(grid[b]):
+            mu = coarse_length * gk + offset[b]
+            g = np.array([np.exp(-((t - mu) ** 2) / (2 * sigma**2 + 1e-16)) for t in range(fine)])
+            out[b, :, k] = g / g.max()
+    return out
+
+
 def aligned_aggregate(fine, attention, weights, mask):
     batch, length = mask.shape
     out = []

@@ -236,6 +236,19 @@ class GaussianAlignmentTest(chex.TestCase):
         np.testing.assert_array_equal(weights[~np.asarray(mask)], 0.0)
         np.testing.assert_allclose(weights.max(axis=1), 1.0)
 
+    def test_official_normalisation_over_all_steps(self):
+        # centres up to 8 + 2 * 2 = 12 lie past the valid steps of clips 1 and 2: their maximum is at padding
+        grid, mask, offset = self._inputs(19, [12, 7, 4], 14)
+        weights = np.asarray(ops.gaussian_alignment(grid, mask, offset, 8.0, normalize_over="all"))
+        expected = reference.gaussian_alignment_all_steps(np.asarray(grid), np.asarray(mask), np.asarray(offset), 8.0)
+        np.testing.assert_allclose(weights, expected, atol=1e-12)
+        valid = np.asarray(ops.gaussian_alignment(grid, mask, offset, 8.0))
+        m = np.asarray(mask)[:, :, None]
+        self.assertGreater(np.max(np.abs(np.where(m, weights - valid, 0))), 1e-3)  # differs where the max is padding
+        np.testing.assert_allclose(np.where(m, weights, 0)[0], valid[0], atol=1e-12)  # not for the unpadded clip
+        with self.assertRaisesRegex(ValueError, "normalize_over: expected one of"):
+            ops.gaussian_alignment(grid, mask, offset, 8.0, normalize_over="max")
+
     @chex.variants(with_jit=True, without_jit=True)
     def test_padded_batch_equals_clips_alone(self):
         lengths = [10, 6, 3]
