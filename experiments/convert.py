@@ -18,7 +18,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 
 _SOURCE = flags.DEFINE_string("source", None, "pytorchvideo | torchvision | coarse_fine")
 _MODEL = flags.DEFINE_string("model", None, "a cfjax registry name: x3d_xs, x3d_s, x3d_m, x3d_l, r2plus1d_18, ...")
@@ -81,6 +81,8 @@ def convert_to_directory(
 
 def main(argv) -> int:
     del argv
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # library INFO logs (Orbax, JAX) only when asked for with -v
     from cfjax.interop import CheckpointError
 
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
@@ -44,6 +44,8 @@ def main(argv) -> int:
     checkpoint = _CHECKPOINT.value
     checkpoint = int(checkpoint) if checkpoint.isdigit() else checkpoint
     if _CHECKPOINT_DIR.value:
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)  # library INFO logs only when asked for with -v
         try:
             paths = predict.predict_pretrained(_CHECKPOINT_DIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value)
         except (FileNotFoundError, ValueError) as e:

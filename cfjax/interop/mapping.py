@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from flax import traverse_util
 
 from cfjax.interop.reader import CheckpointError
 
@@ -89,24 +90,6 @@ def _prefix(template: str, match: re.Match) -> str:
     return _FIELD.sub(value, template)
 
 
-def _flatten(tree, path=()):
-    if isinstance(tree, Mapping):
-        for k, v in tree.items():
-            yield from _flatten(v, (*path, str(k)))
-    else:
-        yield path, tree
-
-
-def _unflatten(items) -> dict:
-    out: dict = {}
-    for path, value in items:
-        node = out
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = value
-    return out
-
-
 def _to_kernel(weight: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
     """A PyTorch weight in cfjax layout, and the PyTorch shape that ``shape`` expects."""
     if len(shape) == 5:
@@ -130,14 +113,23 @@ def _bn_stats(state, prefix: str, kind: str) -> tuple[dict[str, str | None], lis
     return {"mean": f"{prefix}.running_mean", "var": f"{prefix}.running_var"}, counters
 
 
-def _aggregate_splits(mean: np.ndarray, var: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """SubBatchNorm3d's ``aggregate_sub_bn_stats``: ``[splits * C]`` statistics -> ``[C]``."""
-    if mean.ndim != 1 or mean.shape[0] % channels:
-        return mean, var
-    splits = mean.shape[0] // channels
-    m, v = mean.reshape(splits, channels), var.reshape(splits, channels)
-    agg = m.mean(0)
-    return agg, v.mean(0) + ((m - agg) ** 2).mean(0)
+def _aggregate_sub_batch_norms(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """SubBatchNorm3d's ``aggregate_sub_bn_stats``: ``split_bn`` statistics of ``[splits * C]``
+    become ``[C]`` (mean of the split means; mean of the split variances plus the variance of the
+    split means), ``C`` being the width of the module's affine ``weight``."""
+    state = dict(state)
+    for key in [k for k in state if k.endswith(".split_bn.running_mean")]:
+        prefix = key[: -len(".split_bn.running_mean")]
+        mean, var, weight = (state.get(f"{prefix}{s}") for s in (".split_bn.running_mean", ".split_bn.running_var",
+                                                                  ".weight"))
+        if var is None or weight is None or mean.ndim != 1 or mean.shape[0] == weight.shape[0]:
+            continue
+        if mean.shape[0] % weight.shape[0]:
+            continue  # left as it is: the shape check names it
+        m, v = mean.reshape(-1, weight.shape[0]), np.asarray(var).reshape(-1, weight.shape[0])
+        state[key] = m.mean(0)
+        state[f"{prefix}.split_bn.running_var"] = v.mean(0) + ((m - m.mean(0)) ** 2).mean(0)
+    return state
 
 
 def _list(keys, limit: int = 10) -> str:
@@ -155,8 +147,11 @@ def map_state_dict(state: Mapping[str, np.ndarray], source: Source, abstract_var
     if source.batch_norm not in BATCH_NORM_KINDS:
         raise ValueError(f"Source {source.name}: batch_norm must be one of {BATCH_NORM_KINDS}")
     rules = [(re.compile(pattern), template) for pattern, template in source.rules]
+    original = state
+    if source.batch_norm == "sub_batch_norm":
+        state = _aggregate_sub_batch_norms(state)
     modules: dict[tuple[str, ...], dict[str, tuple[tuple[str, ...], Any]]] = {}
-    for path, leaf in _flatten(abstract_variables):
+    for path, leaf in traverse_util.flatten_dict(abstract_variables).items():
         modules.setdefault(path[1:-1], {})[path[-1]] = (path, leaf)
 
     used, accounted, missing, shape_errors, out = set(), set(), [], [], []
@@ -185,15 +180,10 @@ def map_state_dict(state: Mapping[str, np.ndarray], source: Source, abstract_var
                 value, torch_shape = _to_kernel(value, expected)
             else:
                 torch_shape = expected
-            if leaf in ("mean", "var") and source.batch_norm == "sub_batch_norm" and value.shape != expected:
-                other = keys["var" if leaf == "mean" else "mean"]
-                if other in state and expected:
-                    pair = (value, np.asarray(state[other])) if leaf == "mean" else (np.asarray(state[other]), value)
-                    value = _aggregate_splits(*pair, expected[0])[0 if leaf == "mean" else 1]
             if tuple(value.shape) != expected:
                 accounted.add(key)
                 shape_errors.append(
-                    f"checkpoint key {key!r} has shape {tuple(np.shape(state[key]))}, but cfjax parameter "
+                    f"checkpoint key {key!r} has shape {tuple(np.shape(original[key]))}, but cfjax parameter "
                     f"{'/'.join(path)} of {model!r} needs {torch_shape} in PyTorch layout"
                 )
                 continue
@@ -217,4 +207,4 @@ def map_state_dict(state: Mapping[str, np.ndarray], source: Source, abstract_var
     if shape_errors:
         more = f" (and {len(shape_errors) - 1} more shape mismatches)" if len(shape_errors) > 1 else ""
         raise CheckpointError(f"checkpoint {where}: {shape_errors[0]}{more}")
-    return _unflatten(out), {"used": len(used), "accounted": len(accounted), "leaves": len(out)}
+    return traverse_util.unflatten_dict(dict(out)), {"used": len(used), "accounted": len(accounted), "leaves": len(out)}

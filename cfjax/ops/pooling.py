@@ -31,6 +31,19 @@ def _check(x, size) -> tuple[tuple[int, int], tuple[int, int]]:
     return tuple(x.shape[-3:-1]), (int(size[0]), int(size[1]))
 
 
+def _resize_simple(x, height: int, width: int, h: int, w: int, reduce):
+    """The cases both adaptive pools share, or None: same size; equal bins (a reshape and
+    ``reduce``); every cell repeated."""
+    if (height, width) == (h, w):
+        return x
+    if height % h == 0 and width % w == 0:
+        blocks = x.reshape(x.shape[:-3] + (h, height // h, w, width // w, x.shape[-1]))
+        return reduce(blocks, axis=(-4, -2))
+    if h % height == 0 and w % width == 0:
+        return jnp.repeat(jnp.repeat(x, h // height, axis=-3), w // width, axis=-2)
+    return None
+
+
 def adaptive_average_pool(x, size: Sequence[int]):
     """Resizes the two spatial axes to ``size`` by averaging over adaptive bins.
 
@@ -47,14 +60,9 @@ def adaptive_average_pool(x, size: Sequence[int]):
       ``[..., h, w, C]``, linear in ``x``.
     """
     (height, width), (h, w) = _check(x, size)
-    if (height, width) == (h, w):
-        return x
-    lead = x.shape[:-3]
-    if height % h == 0 and width % w == 0:  # equal bins: a reshape and a mean
-        blocks = x.reshape(lead + (h, height // h, w, width // w, x.shape[-1]))
-        return jnp.mean(blocks, axis=(-4, -2))
-    if h % height == 0 and w % width == 0:  # every cell repeated
-        return jnp.repeat(jnp.repeat(x, h // height, axis=-3), w // width, axis=-2)
+    simple = _resize_simple(x, height, width, h, w, jnp.mean)
+    if simple is not None:
+        return simple
     rows = jnp.asarray(_bin_matrix(height, h), x.dtype)
     cols = jnp.asarray(_bin_matrix(width, w), x.dtype)
     return jnp.einsum("ih,jw,...hwc->...ijc", rows, cols, x)
@@ -87,13 +95,8 @@ def adaptive_max_pool(x, size: Sequence[int]):
       ``[..., h, w, C]``.
     """
     (height, width), (h, w) = _check(x, size)
-    if (height, width) == (h, w):
-        return x
-    lead = x.shape[:-3]
-    if height % h == 0 and width % w == 0:  # equal bins: a reshape and a max
-        blocks = x.reshape(lead + (h, height // h, w, width // w, x.shape[-1]))
-        return jnp.max(blocks, axis=(-4, -2))
-    if h % height == 0 and w % width == 0:  # every cell repeated
-        return jnp.repeat(jnp.repeat(x, h // height, axis=-3), w // width, axis=-2)
+    simple = _resize_simple(x, height, width, h, w, jnp.max)
+    if simple is not None:
+        return simple
     # a bin is a rectangle, so the maximum separates into rows, then columns
     return _max_over_bins(_max_over_bins(x, height, h, -3), width, w, -2)

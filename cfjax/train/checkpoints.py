@@ -21,6 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from flax import traverse_util
 from orbax.checkpoint import checkpoint_managers as policies
 
 from cfjax.data.pipeline import checkpoint_restore_args, checkpoint_save_args
@@ -224,7 +225,7 @@ def merge_weights(fresh: dict, loaded: dict, num_classes: tuple[int | None, int 
     leaf otherwise) and ``{"loaded" | "re-initialised" | "new" | "ignored": {module: count}}``
     keyed by top-level module name.
     """
-    flat_loaded = dict(_flat(loaded))
+    flat_loaded = traverse_util.flatten_dict(loaded)
     groups: dict[str, dict[str, int]] = {g: {} for g in ("loaded", "re-initialised", "new", "ignored")}
     old_classes, new_classes = num_classes
 
@@ -249,24 +250,13 @@ def merge_weights(fresh: dict, loaded: dict, num_classes: tuple[int | None, int 
             f"{tuple(leaf.shape)} in this model (only the classifier may differ, through num_classes)"
         )
 
-    merged = {}
-    for path, leaf in _flat(fresh):
-        node = merged
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = pick(path, leaf)
+    merged = traverse_util.unflatten_dict(
+        {path: pick(path, leaf) for path, leaf in traverse_util.flatten_dict(fresh).items()}
+    )
     for path in flat_loaded:
         module = path[1] if len(path) > 2 else path[-1]
         groups["ignored"][module] = groups["ignored"].get(module, 0) + 1
     return merged, groups
-
-
-def _flat(tree, path=()):
-    if isinstance(tree, dict):
-        for k, v in tree.items():
-            yield from _flat(v, (*path, str(k)))
-    else:
-        yield path, tree
 
 
 def format_init_table(info: WeightsInfo, groups: dict, num_classes: tuple[int | None, int | None]) -> str:
