@@ -13,7 +13,7 @@ import pytest
 from cfjax.data.fixtures import sample_video
 from cfjax.models import build
 from cfjax.train import loop
-from cfjax.train.checkpoints import load_weights
+from cfjax.train.checkpoints import load_weights, merge_weights
 from cfjax.train.predict import predict_pretrained
 from experiments.convert import convert_to_directory
 from tests.interop.reference import channels_last, pytorchvideo_x3d, randomise_batch_norm, require
@@ -142,3 +142,18 @@ def test_predict_a_video_with_a_converted_model(x3d_xs_file, tmp_path):
     assert len(record["top"]) == 5 and all(t["class"] in names for t in record["top"])
     assert np.isclose(sum(np.asarray(record["window_scores"])[0]), 1.0)
     assert [p.suffix for p in paths] == [".json", ".png"]
+
+
+def test_merge_weights_groups_every_array():
+    fresh = {"params": {"a": {"kernel": np.zeros((2, 3))}, "sgs": {"w": np.zeros(2)},
+                        "classifier": {"kernel": np.zeros((4, 8)), "bias": np.zeros(8)}}}
+    loaded = {"params": {"a": {"kernel": np.ones((2, 3))}, "old": {"w": np.ones(1)},
+                         "classifier": {"kernel": np.ones((4, 400)), "bias": np.ones(400)}}}
+    merged, groups = merge_weights(fresh, loaded, (400, 8))
+    assert groups == {"loaded": {"a": 1}, "re-initialised": {"classifier": 2}, "new": {"sgs": 1}, "ignored": {"old": 1}}
+    np.testing.assert_array_equal(merged["params"]["a"]["kernel"], 1)  # loaded
+    np.testing.assert_array_equal(merged["params"]["classifier"]["kernel"], 0)  # fresh: 8 classes now
+    with pytest.raises(ValueError, match=r"params/a/kernel has shape \(3, 3\) in the checkpoint, \(2, 3\) in this"):
+        merge_weights(fresh, {"params": {"a": {"kernel": np.ones((3, 3))}}}, (8, 8))
+    with pytest.raises(ValueError, match="classifier/kernel"):  # same num_classes: a mismatch is an error
+        merge_weights(fresh, loaded, (8, 8))
