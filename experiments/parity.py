@@ -20,8 +20,6 @@ import types
 import numpy as np
 from absl import app, flags
 
-_INPUT = flags.DEFINE_enum("input", "small", ["small", "reference"], "X3D input size")
-
 X3D_DEPTH = {"x3d_xs": 2.2, "x3d_s": 2.2, "x3d_m": 2.2, "x3d_l": 5.0}  # pytorchvideo hub settings
 
 
@@ -81,9 +79,9 @@ def _x3d_rows(size: str) -> list[tuple]:
     from cfjax.models import reference_input
 
     rows = []
-    for name in X3D_DEPTH:
+    for seed, name in enumerate(X3D_DEPTH):
         frames, crop = (4, 64) if size == "small" else reference_input(name)
-        model = reference_x3d(name, frames, crop)
+        model = reference_x3d(name, frames, crop, seed)
         state = {k: v.numpy() for k, v in model.state_dict().items()}
         module, variables = from_torch(state, "pytorchvideo", name)
         video = np.random.default_rng(0).standard_normal((1, 3, frames, crop, crop)).astype(np.float32)
@@ -142,5 +140,6 @@ def main(argv) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the tests import this module's helpers: define the flag only when run
+    _INPUT = flags.DEFINE_enum("input", "small", ["small", "reference"], "X3D input size")
     sys.exit(app.run(main))

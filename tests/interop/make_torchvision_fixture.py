@@ -10,7 +10,7 @@ read only the files it writes:
 
 It builds ``torchvision.models.video.r2plus1d_18(weights=None)`` (400 classes), sets every
 state-dict entry from a numpy formula (the one in tests/interop/seeded.py and in
-/work/shared/reference/cfn_official/README.md; it is written out again here so that the
+tests/interop/data/cfn_official_README.md; it is written out again here so that the
 fixture and seeded.py check each other), switches to eval mode and records the logits of a
 small quantised random clip in float32 and float64.
 

@@ -1,9 +1,9 @@
 """The official Coarse-Fine Networks coarse model -> cfjax, against outputs of the original code.
 
 ``data/cfn_official_case_seed0.npz`` holds inputs, logits and intermediate arrays of the official
-``x3d_coarse`` model (Charades, X3D-M streams, precomputed 7x7 fine features) run with weights
-from a seeded formula (``seeded.py``); see /work/shared/reference/cfn_official/README.md's copy
-of the facts in ``cfjax.interop.sources`` and ``cfjax.layers.fusion``. No PyTorch is needed.
+``x3d_coarse`` model (Charades, X3D-M streams, precomputed 7x7 fine features) run unmodified with
+weights from a seeded formula (rebuilt by ``seeded.py``); ``data/cfn_official_README.md`` says how
+the fixture was made and what each array is. No PyTorch is needed.
 """
 
 from pathlib import Path
