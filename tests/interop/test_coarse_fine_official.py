@@ -57,7 +57,7 @@ def run(converted, inputs, dtype):
     }
 
 
-@pytest.mark.parametrize("dtype, atol", [(np.float32, 1e-4), (np.float64, 1e-9)])
+@pytest.mark.parametrize("dtype, atol", [(np.float32, 1e-4)])  # float64 (3e-15): python -m experiments.parity
 def test_converted_coarse_fine_matches_the_official_outputs(case, dtype, atol):
     data, inputs, converted = case
     assert converted.model_config == {"name": "coarse_fine", "fine_mode": "precomputed", "normalize_over": "all",

@@ -107,25 +107,6 @@ def test_init_from_gives_the_converted_logits(small_converted, data_dir, tmp_pat
     assert rows == {"loaded": str(leaves), "re-initialised": "0", "new": "0", "ignored": "0"}
 
 
-def test_fine_tune_from_a_converted_model_with_other_classes(small_converted, data_dir, tmp_path, capsys):  # noqa: F811
-    converted, *_ = small_converted
-    workdir = tmp_path / "finetune"
-    cfg = tiny_config(data_dir, init_from=str(converted), total_steps=2,
-                      model={"name": "x3d_xs", "num_classes": 8, "dropout_rate": 0.0, **SMALL})
-    scores = loop.train(cfg, workdir, progress=False)
-    assert np.isfinite(scores["top1"])
-    table = capsys.readouterr().out
-    assert "re-initialised       2  classifier (num_classes 400 -> 8)" in table
-    start, _ = load_weights(converted)
-    trained, info = load_weights(workdir, "latest")  # a training workdir reads like a converted directory
-    assert info["step"] == 2 and info["model"]["num_classes"] == 8
-    assert trained["params"]["classifier"]["kernel"].shape == (16, 8)
-    # training moved on from the converted weights (BatchNorm statistics and parameters)
-    stats = lambda v: v["batch_stats"]["stem_t"]["norm"]["bn"]["mean"]  # noqa: E731
-    assert not np.allclose(stats(trained), stats(start))
-    assert not np.allclose(trained["params"]["stem_xy"]["kernel"], start["params"]["stem_xy"]["kernel"])
-
-
 def test_init_from_a_missing_directory_fails_before_writing(data_dir, tmp_path):  # noqa: F811
     cfg = tiny_config(data_dir, init_from=str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="init_from: no directory .*nowhere"):

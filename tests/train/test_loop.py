@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 
 from cfjax.train import loop
+from cfjax.train.checkpoints import load_weights
 from cfjax.train.data import load_dataset
 from cfjax.train.writers import read_metrics
+from experiments.convert import convert_to_directory
+from tests.interop.reference import pytorchvideo_x3d, require
 from tests.train import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,6 +132,32 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_
     params, step = final_params(cfg, tmp_path)
     assert bad == good + 1 == step + 1 and step >= 1
     assert all(np.isfinite(p).all() for p in jax.tree.leaves(params))
+
+
+def test_init_from_a_converted_model_fine_tunes_with_other_classes(data_dir, tmp_path, capsys):
+    """A pytorchvideo X3D of the tiny model's shape (400 classes) -> experiments.convert -> init_from -> 8 classes.
+
+    Here, beside the other tiny runs, the train and eval steps compile once for the whole file."""
+    torch = require("torch")
+    torch.manual_seed(2)
+    small = dict(width_factor=0.5, depth_factor=0.2)  # pytorchvideo's depths (1, 2, 5, 3) * 0.2 -> one block a stage
+    model = pytorchvideo_x3d()(input_clip_length=4, input_crop_size=32, model_num_class=400, head_dim_out=16, **small)
+    torch.save({"model_state": model.state_dict()}, tmp_path / "small.pyth")
+    converted = convert_to_directory("pytorchvideo", "x3d_xs", tmp_path / "small.pyth", tmp_path / "converted",
+                                     head_width=16, **small)
+    workdir = tmp_path / "finetune"
+    scores = loop.train(config(data_dir, init_from=str(converted)), workdir, progress=False)
+    assert np.isfinite(scores["top1"])
+    table = capsys.readouterr().out
+    assert "re-initialised       2  classifier (num_classes 400 -> 8)" in table
+    start, _ = load_weights(converted)
+    trained, info = load_weights(workdir, "latest")  # a training workdir reads like a converted directory
+    assert info["step"] == 4 and info["model"]["num_classes"] == 8
+    assert trained["params"]["classifier"]["kernel"].shape == (16, 8)
+    # training moved on from the converted weights (BatchNorm statistics and parameters)
+    stats = lambda v: v["batch_stats"]["stem_t"]["norm"]["bn"]["mean"]  # noqa: E731
+    assert not np.allclose(stats(trained), stats(start))
+    assert not np.allclose(trained["params"]["stem_xy"]["kernel"], start["params"]["stem_xy"]["kernel"])
 
 
 def test_missing_real_dataset_names_the_fix(tmp_path):
