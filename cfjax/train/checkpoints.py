@@ -134,16 +134,17 @@ class WeightsInfo(dict):
     ``step``: the checkpoint step that :func:`load_weights` reads."""
 
 
-def weights_info(directory, checkpoint: str | int = "best") -> WeightsInfo:
+def weights_info(directory, checkpoint: str | int = "best", what: str = "init_from") -> WeightsInfo:
     """What :func:`load_weights` would load, checked without reading any array.
 
     ``directory``: an ``experiments.convert`` output or a training workdir;
     ``checkpoint``: "best", "latest" or a step (a converted directory has only step 0).
-    Raises ``FileNotFoundError`` / ``ValueError`` with one clear line otherwise.
+    Raises ``FileNotFoundError`` / ``ValueError`` with one clear line otherwise, naming ``what``
+    (the config key or flag that gave the directory).
     """
     directory = Path(directory).expanduser().absolute()
     if not directory.is_dir():
-        raise FileNotFoundError(f"init_from: no directory {directory}")
+        raise FileNotFoundError(f"{what}: no directory {directory}")
     if (directory / MODEL_INFO).exists():
         info = WeightsInfo(json.loads((directory / MODEL_INFO).read_text()))
     elif (directory / "config.json").exists():
@@ -158,13 +159,13 @@ def weights_info(directory, checkpoint: str | int = "best") -> WeightsInfo:
         info = WeightsInfo({"model": model, "class_names": None, "provenance": {"workdir": str(directory)}})
     else:
         raise FileNotFoundError(
-            f"init_from: {directory} is neither a converted checkpoint ({MODEL_INFO}) nor a training workdir "
+            f"{what}: {directory} is neither a converted checkpoint ({MODEL_INFO}) nor a training workdir "
             "(config.json); convert one with python -m experiments.convert"
         )
     root = directory / "checkpoints"
     steps = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.is_dir() else []
     if not steps:
-        raise FileNotFoundError(f"init_from: no checkpoint in {root}")
+        raise FileNotFoundError(f"{what}: no checkpoint in {root}")
     if checkpoint == "best":
         best = directory / "best.json"
         step = json.loads(best.read_text())["step"] if best.exists() else steps[-1]
@@ -173,16 +174,16 @@ def weights_info(directory, checkpoint: str | int = "best") -> WeightsInfo:
     else:
         step = int(checkpoint)
     if step not in steps:
-        raise FileNotFoundError(f"init_from: no step {step} in {root}; saved steps: {steps}")
+        raise FileNotFoundError(f"{what}: no step {step} in {root}; saved steps: {steps}")
     info["step"] = step
     info["directory"] = str(directory)
     return info
 
 
-def load_weights(directory, checkpoint: str | int = "best") -> tuple[dict, WeightsInfo]:
+def load_weights(directory, checkpoint: str | int = "best", what: str = "init_from") -> tuple[dict, WeightsInfo]:
     """``(variables, info)`` from a converted directory or a training workdir (numpy arrays;
     ``variables`` has ``params`` and, when the model has any, ``batch_stats``)."""
-    info = weights_info(directory, checkpoint)
+    info = weights_info(directory, checkpoint, what)
     options = ocp.CheckpointManagerOptions(create=False)
     handlers = {"state": ocp.PyTreeCheckpointHandler()}
     quiet = _absl_level(logging.ERROR)  # Orbax warns that it skips the data iterator's item: that is the intent

@@ -276,7 +276,7 @@ def predict_pretrained(directory, video, out_dir=None, checkpoint: str | int = "
     from cfjax.models import build
     from cfjax.train.checkpoints import load_weights, weights_info
 
-    info = weights_info(directory, checkpoint)  # checks the directory before decoding anything
+    info = weights_info(directory, checkpoint, "checkpoint_dir")  # checks the directory before decoding anything
     spec = info.get("input")
     if not spec:
         raise ValueError(
@@ -284,7 +284,7 @@ def predict_pretrained(directory, video, out_dir=None, checkpoint: str | int = "
             "short_side, crop, mean, std); predict a trained run with --config and --workdir instead"
         )
     frames, _ = decode_video(video, fps=fps)
-    variables, info = load_weights(directory, checkpoint)
+    variables, info = load_weights(directory, checkpoint, "checkpoint_dir")
     model = build(info["model"])
     names = list(info.get("class_names") or [])
     span = (spec["frames"] - 1) * spec["stride"] + 1
