@@ -4,14 +4,14 @@ r"""ATFR: R(2+1)D-50 + SGS after res2 on Mini-Kinetics (Fayyaz et al., CVPR 2021
 
 The R(2+1)D-50 baseline without SGS: add ``--config.adaptive=False`` (``cfjax.models.non_adaptive``).
 
-Specified: R(2+1)D is one of the paper's backbones (DESIGN.md); SGS after res2, before its
+Specified: R(2+1)D is one of the paper's backbones (docs/design.md); SGS after res2, before its
 last ReLU, with the official defaults (linear kernel, distance to the clip mean, B = T
 bins, L = 8); Mini-Kinetics-200 = ``cfjax_kinetics`` / ``mini200`` (200 classes).
 Backbone: the zoo's ``r2plus1d_50`` (bottleneck R(2+1)D, every 3x3x3 conv factorised into
 1x3x3 + 3x1x1 with Tran et al.'s middle widths, 1x7x7 + 3x1x1 stem, temporal stride 2 at
 res3..res5).
 
-Assumed (neither DESIGN.md nor the paper as known here fixes them): input 32 frames at
+Assumed (neither docs/design.md nor the paper as known here fixes them): input 32 frames at
 stride 2, 112 crops (Tran et al.'s final clip length; 115 GFLOPs per view dense);
 SGD momentum 0.9, batch 128, lr 0.2, cosine over 120 epochs after 5 linear warm-up epochs,
 weight decay 1e-4, dropout 0.5; training short side in [128, 160], random 112 crops and

@@ -7,7 +7,7 @@ The 3DResNet-50 baseline without SGS: add ``--config.adaptive=False`` (``cfjax.m
 Specified: SGS after res2, before its last ReLU, with the official defaults (linear kernel,
 distance to the clip mean, B = T bins, L = 8); Mini-Kinetics-200 = ``cfjax_kinetics`` /
 ``mini200`` (200 classes); the paper's claim: 40.8 -> 23.4 GFLOPs at equal accuracy
-(DESIGN.md).
+(docs/design.md).
 
 Backbone: the zoo's ``resnet50`` (Hara et al.'s 3D ResNet-50: 7x7x7 stem, 3x3x3 bottleneck
 middles, temporal stride 2 in the stem's max pool and at res3..res5). At 32 x 160 it costs
@@ -17,7 +17,7 @@ network: its stem and res2, before SGS, already cost 24.6 GFLOPs, more than the 
 whole paper model with SGS; the paper's 3DResNet-50 is a modified one (like its Table A.1
 ResNet-18, ``sgs_resnet18``) that the zoo does not have, so expect smaller FLOP savings.
 
-Assumed (the Mini-Kinetics recipe is not in DESIGN.md, nor known here from the paper): the
+Assumed (the Mini-Kinetics recipe is not in docs/design.md, nor known here from the paper): the
 32 x 160 input at frame stride 2; SGD momentum 0.9, batch 128, lr 0.2, cosine over 120
 epochs after 5 linear warm-up epochs, weight decay 1e-4, dropout 0.5; training short side
 in [182, 228], random 160 crops and flips; test 10 clips x 3 crops (left, centre, right) at

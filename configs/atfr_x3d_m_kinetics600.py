@@ -5,7 +5,7 @@ r"""ATFR: X3D-M + Similarity Guided Sampling on Kinetics-600 (Fayyaz et al., CVP
 The X3D-M baseline without SGS: add ``--config.adaptive=False`` (``cfjax.models.non_adaptive``).
 
 Specified by the papers (the SGS paper trains each backbone with its original recipe;
-DESIGN.md's X3D facts): X3D-M (``x3d_m``); data ``cfjax_kinetics`` / ``k600`` (600 classes);
+docs/design.md's X3D facts): X3D-M (``x3d_m``); data ``cfjax_kinetics`` / ``k600`` (600 classes);
 SGS after res2, before its last ReLU, with the official defaults (linear kernel, distance to
 the clip mean, B = T bins, L = 8); X3D's recipe: SGD momentum 0.9, lr 1.6 for batch 1024
 (linear scaling), half-period cosine over 256 epochs with 35 linear warm-up epochs, weight

@@ -5,7 +5,7 @@ r"""ATFR: X3D-S + Similarity Guided Sampling on Kinetics-400 (Fayyaz et al., CVP
 The X3D-S baseline without SGS: add ``--config.adaptive=False`` (``cfjax.models.non_adaptive``).
 
 Specified by the papers (the SGS paper trains each backbone with its original recipe;
-DESIGN.md's X3D facts): X3D-S (``x3d_s``); data ``cfjax_kinetics`` / ``k400`` (400 classes);
+docs/design.md's X3D facts): X3D-S (``x3d_s``); data ``cfjax_kinetics`` / ``k400`` (400 classes);
 SGS after res2, before its last ReLU, with the official defaults (linear kernel, distance to
 the clip mean, B = T bins, L = 8); X3D's recipe: SGD momentum 0.9, lr 1.6 for batch 1024
 (linear scaling), half-period cosine over 256 epochs with 35 linear warm-up epochs, weight
@@ -14,7 +14,7 @@ at stride 6, training short side in [182, 228], random 160 crops and flips; test
 3 crops (left, centre, right) at short side 160.
 
 The SGS paper reports X3D-S on Kinetics-400 at 1.9 GFLOPs without and 1.1 GFLOPs with SGS at
-equal accuracy (DESIGN.md).
+equal accuracy (docs/design.md).
 
 Assumed: 4 SGS length buckets (a cfjax speed knob: the padded length after SGS is rounded up
 to T/4, T/2, 3T/4 or T and masked, which changes no output); warm-up steps from the usual

@@ -5,13 +5,13 @@ r"""ATFR: X3D-XL + Similarity Guided Sampling on Kinetics-400 (Fayyaz et al., CV
 The X3D-XL baseline without SGS: add ``--config.adaptive=False`` (``cfjax.models.non_adaptive``).
 
 Specified by the papers (the SGS paper trains each backbone with its original recipe;
-DESIGN.md's X3D facts): X3D-XL (``x3d_xl``); data ``cfjax_kinetics`` / ``k400`` (400
+docs/design.md's X3D facts): X3D-XL (``x3d_xl``); data ``cfjax_kinetics`` / ``k400`` (400
 classes); SGS after res2, before its last ReLU, with the official defaults (linear kernel,
 distance to the clip mean, B = T bins, L = 8); X3D's recipe: SGD momentum 0.9, lr 1.6 for
 batch 1024 (linear scaling), half-period cosine over 256 epochs with 35 linear warm-up
 epochs, weight decay 5e-5 (not on biases or BatchNorm), dropout 0.5 before the classifier;
 input 16 frames at stride 5, training short side in [407, 509], random 356 crops and flips;
-test 10 clips x 3 crops (left, centre, right) at short side 356 (DESIGN.md's X3D-XL, 16 x
+test 10 clips x 3 crops (left, centre, right) at short side 356 (docs/design.md's X3D-XL, 16 x
 356).
 
 The default Kinetics build stores frames at short side 256, so XL's 356 crops are upsampled

@@ -5,10 +5,10 @@ r"""CFAD on UCF Sports (Li, Lin, See et al., ECCV 2020): T = 32 frames, N = 8 ma
 Data: ``cfjax_ucfsports`` config ``split1`` (ACT's split: 103 training and 47 test
 videos of 10 classes, 10 fps frames, one tube per video; a video longer than 32 frames
 gives a random 32-frame clip in training and is evaluated clip-level, see
-:class:`cfjax.train.tasks.TubeDetectionTask`). DESIGN.md gives no reference number for
+:class:`cfjax.train.tasks.TubeDetectionTask`). docs/design.md gives no reference number for
 UCF Sports.
 
-DESIGN.md fixes N = 8 for UCF Sports and T = 32 ("32 otherwise"); the polynomial order
+docs/design.md fixes N = 8 for UCF Sports and T = 32 ("32 otherwise"); the polynomial order
 is assumed to be k = 2 (the paper's value for the other short-video dataset, JHMDB-21).
 The recipe, its other assumptions and the variants are documented in
 :func:`configs.common.cfad`.

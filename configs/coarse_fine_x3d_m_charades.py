@@ -2,7 +2,7 @@ r"""Coarse-Fine Networks, X3D-M streams, per-frame detection on Charades (Kahata
 
     python -m experiments.train --config configs/coarse_fine_x3d_m_charades.py[:synthetic|:smoke] --workdir DIR
 
-The paper (and DESIGN.md) fixes: both streams X3D-M (width factor 2.0, depth factor 2.2),
+The paper (and docs/design.md) fixes: both streams X3D-M (width factor 2.0, depth factor 2.2),
 157 classes; 224 crops; a coarse clip of 64 steps sampled at stride 10 from 24 fps frames,
 Grid Pool to 64 / 4 + 1 = 17 steps (reduction 4); a fine view of the whole video at
 stride 10 (first 128 steps); Multi-stage Fusion after Grid Pool and after res3, res4,
@@ -16,7 +16,7 @@ Data: ``cfjax_charades`` config ``default`` already stores 24 fps frames (short 
 256), so ``data.builder_kwargs`` stays empty (an ``fps=24`` override would only rename
 the prepared directory).
 
-Assumed (not fixed by DESIGN.md or the paper as far as known here): batch 16 clips,
+Assumed (not fixed by docs/design.md or the paper as far as known here): batch 16 clips,
 cosine schedule over 100 epochs with 1 warm-up epoch, training short side jittered in
 [256, 320] (X3D-M's recipe) with random 224 crops and flips of both views, test: the
 centred coarse clip at short side 224, centre crop; dropout 0.5 before the classifier.

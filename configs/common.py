@@ -64,7 +64,7 @@ DATASETS = {
     "ucfsports": ("cfjax_ucfsports", "split1", 10, 103),
 }
 
-# X3D inputs: frames, stride, crop (train and test: the spatial size of DESIGN.md's X3D table
+# X3D inputs: frames, stride, crop (train and test: the spatial size of docs/design.md's X3D table
 # and of the registry's reference inputs), training short-side jitter (PySlowFast's X3D
 # recipes: [8/7, 10/7] x crop; XL's range follows the same rule).
 X3D_INPUTS = {
@@ -273,7 +273,7 @@ def atfr_resnet(
 ) -> ml_collections.ConfigDict:
     """A 3D ResNet preset + SGS after res2 (ATFR) on ``dataset`` (Mini-Kinetics in the paper).
 
-    Neither DESIGN.md nor the SGS paper (as far as this file's author knows) fixes the
+    Neither docs/design.md nor the SGS paper (as far as this file's author knows) fixes the
     Mini-Kinetics training recipe; assumed here: SGD momentum 0.9, batch 128, lr 0.2
     (0.1 per 64 clips), cosine over 120 epochs after 5 linear warm-up epochs, weight
     decay 1e-4, dropout 0.5; training short side jittered in ``scale``, random crop
@@ -327,7 +327,7 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     and at test: the gate network's weights are ``[N, N]``, so ``N`` is fixed by the
     parameters (the paper's 10 test clips fix it for training too).
 
-    Assumed (neither DESIGN.md nor the paper fixes them): ``sparsity_weight`` 0.01 (the
+    Assumed (neither docs/design.md nor the paper fixes them): ``sparsity_weight`` 0.01 (the
     L1 term is a per-video sum over 10 gates, so it adds at most 0.1 to the loss); SGD
     momentum 0.9, batch 32 videos (320 clips), lr 0.1, cosine over 100 epochs after
     5 warm-up epochs, weight decay 1e-4 (Kinetics) / 1e-3 (UCF101, small); training
@@ -408,13 +408,13 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
     """CFAD (Li, Lin, See et al., ECCV 2020) on ``dataset``: ``T = clip_length`` frames,
     ``N = num_samples`` 2D maps per proposal, polynomial order ``k = poly_order``.
 
-    Full scale. Fixed by the paper (DESIGN.md): T, N, k per dataset; 6 anchors per location
+    Full scale. Fixed by the paper (docs/design.md): T, N, k per dataset; 6 anchors per location
     from k-means of the training boxes; at most 3 tubes per video after tube NMS at 0.2;
     refinement with alpha = 0.5 and a search window of sigma = 0.8; the TPN is trained
     first, then the whole detector (``loss.tpn_steps``, then ``loss.cfad_stage =
     "end_to_end"``).
 
-    Assumed (not fixed by DESIGN.md or the paper as far as known here): the backbone is
+    Assumed (not fixed by docs/design.md or the paper as far as known here): the backbone is
     Hara et al.'s 3D ResNet-50 (the zoo has no I3D) with its res4 features, trained from
     scratch (no pretrained-weights key yet); ``anchor_sizes`` stay CFAD's placeholder until
     :func:`cfjax.models.cfad.kmeans_anchor_sizes` is run over the prepared training boxes;

@@ -3,14 +3,14 @@ r"""GCF-Net over R(2+1)D on UCF101 split 1 (Hsiao, Chen, Ho, 2021: "Gated Clip F
     python -m experiments.train --config configs/gcf_r2plus1d_ucf101.py[:synthetic|:smoke] --workdir DIR \
         [--config.adaptive=False]   # the dense-clip baseline (head='average': mean of clip descriptors)
 
-Specified (DESIGN.md): clip descriptors from a shared backbone, here ``r2plus1d_18``, built
+Specified (docs/design.md): clip descriptors from a shared backbone, here ``r2plus1d_18``, built
 as a feature extractor; projected to D = 256; one bi-directional inter-clip fusion layer
 (scaled dot-product self-attention over the clips); gated clip-wise attention (squeeze-
 excite across clips); residual, mean over clips, softmax classifier; loss = cross-entropy +
 lambda * L1(gates); clips of 16 frames, 10 clips at test; data ``cfjax_ucf101`` / ``split1``
 (101 classes).
 
-Which R(2+1)D depth the paper uses is not fixed by DESIGN.md; ``r2plus1d_18`` is assumed: of
+Which R(2+1)D depth the paper uses is not fixed by docs/design.md; ``r2plus1d_18`` is assumed: of
 the zoo's two presets it is the standard, publicly pretrained R(2+1)D (torchvision's, 16 x
 112, the same input as the ResNeXt), while ``r2plus1d_50`` is a bottleneck variant with no
 published weights.
@@ -19,7 +19,7 @@ The paper fine-tunes Kinetics-pretrained networks on UCF101; the trainer has no 
 weights key yet, so this config trains from scratch and will not reach the paper's UCF101
 accuracy until one is added.
 
-Assumed (neither DESIGN.md nor the paper as known here fixes them): N = 10 clips in training
+Assumed (neither docs/design.md nor the paper as known here fixes them): N = 10 clips in training
 as well as at test (the gate network's weights are [N, N], so N cannot change between them);
 16 consecutive frames per clip (stride 1, Hara et al.'s input), 112 crops;
 ``loss.sparsity_weight`` 0.01 (the L1 term sums 10 gates per video, so it adds at most 0.1

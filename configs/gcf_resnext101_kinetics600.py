@@ -3,7 +3,7 @@ r"""GCF-Net over 3D-ResNeXt-101 on Kinetics-600 (Hsiao, Chen, Ho, 2021: "Gated C
     python -m experiments.train --config configs/gcf_resnext101_kinetics600.py[:synthetic|:smoke] --workdir DIR \
         [--config.adaptive=False]   # the dense-clip baseline (head='average': mean of clip descriptors)
 
-Specified (DESIGN.md): clip descriptors from a shared backbone, here ``resnext101`` (Hara et
+Specified (docs/design.md): clip descriptors from a shared backbone, here ``resnext101`` (Hara et
 al.'s 3D ResNeXt-101: 32-group 3x3x3 bottleneck middles, 16 x 112 input), built as a feature
 extractor; projected to D = 256; one bi-directional inter-clip fusion layer (scaled dot-
 product self-attention over the clips); gated clip-wise attention (squeeze-excite across
@@ -12,9 +12,9 @@ L1(gates); clips of 16 frames, 10 clips at test; data ``cfjax_kinetics`` / ``k60
 classes).
 
 The paper's headline: +3.67 top-1 over dense-clip averaging on Kinetics-600 with
-3D-ResNeXt-101; head 0.86 M parameters, 15 MFLOPs (DESIGN.md).
+3D-ResNeXt-101; head 0.86 M parameters, 15 MFLOPs (docs/design.md).
 
-Assumed (neither DESIGN.md nor the paper as known here fixes them): N = 10 clips in training
+Assumed (neither docs/design.md nor the paper as known here fixes them): N = 10 clips in training
 as well as at test (the gate network's weights are [N, N], so N cannot change between them);
 16 consecutive frames per clip (stride 1, Hara et al.'s input), 112 crops;
 ``loss.sparsity_weight`` 0.01 (the L1 term sums 10 gates per video, so it adds at most 0.1

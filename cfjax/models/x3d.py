@@ -1,6 +1,6 @@
 """X3D (Feichtenhofer, CVPR 2020) with optional time masks, channels-last.
 
-Sizes follow DESIGN.md "X3D": a 1x3x3 + depthwise 5x1x1 stem, four stages of
+Sizes follow docs/design.md, section 3.5: a 1x3x3 + depthwise 5x1x1 stem, four stages of
 bottlenecks (1x1x1 -> depthwise 3x3x3 -> SE on every other block -> Swish ->
 1x1x1), spatial stride 2 at each stage's first block, and a projected-pool head.
 Parameter counts equal the PyTorchVideo models (the shortcut of a block gets a
@@ -52,7 +52,7 @@ class X3DPreset:
     crop: int
 
 
-# Reference inputs (T x crop) as in DESIGN.md's table.
+# Reference inputs (T x crop) as in docs/design.md, section 3.7.
 X3D_PRESETS = {
     "xs": X3DPreset(2.0, 2.2, 4, 160),
     "s": X3DPreset(2.0, 2.2, 13, 160),

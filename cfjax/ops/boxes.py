@@ -6,7 +6,7 @@ keyword-only ``plus_one`` with no default:
 
 * ``plus_one=True``: inclusive pixel coordinates, a box covers
   ``(x2 - x1 + 1) * (y2 - y1 + 1)`` pixels. This is the ACT / UCF101-24 /
-  JHMDB evaluation protocol (DESIGN.md, Metrics).
+  JHMDB evaluation protocol (docs/design.md, section 3.6).
 * ``plus_one=False``: continuous coordinates, area ``(x2 - x1) * (y2 - y1)``
   (torchvision, COCO).
 

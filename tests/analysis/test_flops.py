@@ -10,7 +10,7 @@ from cfjax.analysis import count_flops, jaxpr_flops, sgs_flops_per_clip
 from cfjax.models import X3D, X3D_PRESETS, SGSConfig
 from tests.models.util import video
 
-# DESIGN.md "Reference numbers": GFLOPs at the reference input (T x crop).
+# docs/design.md, section 3.7: GFLOPs at the reference input (T x crop).
 X3D_GFLOPS = {"xs": 0.605, "s": 1.963, "m": 4.732, "l": 18.368, "xl": 48.407}
 
 

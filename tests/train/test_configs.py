@@ -101,7 +101,7 @@ def test_unknown_variant_raises():
 @pytest.mark.parametrize(
     "name, low, high",
     [
-        # X3D-S (3,794,274 at 400 classes, DESIGN.md) plus SGS's small similarity net
+        # X3D-S (3,794,274 at 400 classes, docs/design.md) plus SGS's small similarity net
         ("atfr_x3d_s_kinetics400", 3_794_274, 3_794_274 + 2_000),
         ("atfr_x3d_s_kinetics600", 3_794_274 + 200 * 2049, 3_794_274 + 200 * 2049 + 2_000),
         ("atfr_resnet18_minikinetics", 4_000_000, 5_000_000),  # the SGS paper's light 3DResNet-18 (4.4 M)
@@ -113,7 +113,7 @@ def test_full_scale_param_counts(name, low, high):
 
 
 def test_gcf_head_size():
-    """GCF-Net's head over 3D-ResNeXt-101: 0.94 M parameters here, 0.86 M in the paper (DESIGN.md)."""
+    """GCF-Net's head over 3D-ResNeXt-101: 0.94 M parameters here, 0.86 M in the paper (docs/design.md)."""
     params = abstract_params(get_config("gcf_resnext101_kinetics600"), frames=16)
     head = {k: v for k, v in params.items() if k != "backbone"}
     assert 0.8e6 <= count_params(head) <= 1.0e6
