@@ -20,7 +20,9 @@ class SimilarityGuidedSampling(nn.Module):
     Similarity net: spatial mean -> Dense(C / 2) -> ReLU -> Dense(``embed_dim``)
     -> BatchNorm over batch and valid time -> ``z [B, T, L]``; then
     ``ops.similarity_distance(z, measure)`` and
-    ``ops.similarity_guided_sampling(x, d, num_bins, kernel)``.
+    ``ops.similarity_guided_sampling(x, d, num_bins, kernel)``. ``kernel`` is one of
+    ``ops.sgs.KERNELS``: ``"kronecker"`` sums a bin's members (official code),
+    ``"kronecker_mean"`` averages them.
 
     ``__call__(x [B, T, H, W, C], train, mask [B, T] | None)`` returns
     ``(out [B, num_bins, H, W, C], out_mask [B, num_bins] bool, active [B] int32)``:

@@ -38,7 +38,8 @@ class SGSConfig:
     Attributes:
       stage: SGS runs after this stage's last block, before its final ReLU
         (``"res2"`` in the paper).
-      kernel: ``"linear"`` | ``"kronecker"`` | ``"linear_normalized"``.
+      kernel: ``"linear"`` | ``"kronecker"`` (sum of a bin's members, official) |
+        ``"kronecker_mean"`` (their mean) | ``"linear_normalized"`` (``ops.sgs.KERNELS``).
       measure: ``"mean_distance"`` (official code) | ``"magnitude"`` (paper text).
       num_bins: number of bins; ``None`` means the temporal length at ``stage``.
       buckets: an int ``n`` for ``n`` evenly spaced lengths

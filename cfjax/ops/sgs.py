@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 MEASURES = ("mean_distance", "magnitude")
-KERNELS = ("linear", "kronecker", "linear_normalized")
+KERNELS = ("linear", "kronecker", "kronecker_mean", "linear_normalized")
 
 
 def _norm(v):
@@ -79,10 +79,13 @@ def similarity_guided_sampling(x, d, num_bins: int | None = None, kernel: str = 
     Distances are rescaled to ``d * 2 B / max_t d`` (``B = num_bins``) and
     compared with bin centres ``c_b = 1, 3, ..., 2B - 1``. Kernels
     ``K[b, t]``: ``"linear"`` ``max(0, 1 + 1e-7 - |d_t - c_b|)``;
-    ``"kronecker"`` ``1`` if ``|d_t - c_b| <= 1`` divided by the bin's member
-    count (the mean of its members); ``"linear_normalized"`` the linear kernel
-    divided by the bin's count of non-zero weights. ``O_b = sum_t K[b, t] x_t``.
-    Gradients reach ``x`` and, through the (linear) kernel, ``d``.
+    ``"kronecker"`` ``1`` if ``|d_t - c_b| <= 1`` (the sum of the bin's
+    members, as the official "delta" kernel); ``"kronecker_mean"`` the same
+    divided by the bin's member count (the mean of its members: a cfjax
+    variant whose scale does not grow with the bin); ``"linear_normalized"``
+    the linear kernel divided by the bin's count of non-zero weights.
+    ``O_b = sum_t K[b, t] x_t``. Gradients reach ``x`` and, through the
+    (linear) kernels, ``d``; the Kronecker kernels pass none to ``d``.
 
     Args:
       x: ``[B, T, ...]`` features.
@@ -117,13 +120,13 @@ def similarity_guided_sampling(x, d, num_bins: int | None = None, kernel: str = 
     scaled = d / d_max * (2 * nbins)  # [B, T] in [0, 2B]; d / d_max is exactly 1 at the max
     centres = jnp.arange(1, 2 * nbins, 2, dtype=d.dtype)
     delta = jnp.abs(scaled[:, None, :] - centres[None, :, None])  # [B, nbins, T]
-    if kernel == "kronecker":
+    if kernel in ("kronecker", "kronecker_mean"):
         weights = (delta <= 1).astype(d.dtype)
     else:
         weights = jax.nn.relu(1 + 1e-7 - delta)
     weights = jnp.where(mask[:, None, :], weights, 0)
     count = jnp.sum(weights > 0, axis=-1)  # [B, nbins]
-    if kernel != "linear":
+    if kernel in ("kronecker_mean", "linear_normalized"):
         weights = weights / jnp.maximum(count, 1)[..., None].astype(weights.dtype)
 
     batch, length = x.shape[:2]

@@ -1,4 +1,4 @@
-"""Straight-line NumPy versions of DESIGN.md's formulas, written as loops.
+"""Straight-line NumPy versions of docs/design.md's formulas, written as loops.
 
 They share no code with cfjax.ops, so agreement to 1e-10 checks the semantics,
 not a refactoring. float64 only.
@@ -104,14 +104,14 @@ def similarity_guided_sampling(x, d, num_bins=None, kernel="linear"):
         bins = []
         for j in range(nbins):
             centre = 2 * j + 1
-            if kernel == "kronecker":
+            if kernel in ("kronecker", "kronecker_mean"):
                 k = np.array([1.0 if abs(s - centre) <= 1 else 0.0 for s in scaled])
             else:
                 k = np.array([max(0.0, 1 + 1e-7 - abs(s - centre)) for s in scaled])
             members = int((k > 0).sum())
             if members == 0:
                 continue
-            if kernel != "linear":
+            if kernel in ("kronecker_mean", "linear_normalized"):
                 k = k / members
             bins.append(sum(kt * xt for kt, xt in zip(k, x[b])))
         out = np.zeros((nbins,) + x.shape[2:])

@@ -109,19 +109,48 @@ class SimilarityGuidedSamplingTest(chex.TestCase, parameterized.TestCase):
         np.testing.assert_array_equal(ops.active_bin_count(mask), [1])
         np.testing.assert_array_equal(out[0, 1:], 0.0)
         # all six sit at 2T, the edge of the last bin
-        scale = {"linear": 6e-7, "kronecker": 1.0, "linear_normalized": 1e-7}[kernel]
+        scale = {"linear": 6e-7, "kronecker": 6.0, "kronecker_mean": 1.0, "linear_normalized": 1e-7}[kernel]
         np.testing.assert_allclose(out[0, 0], scale * frame[0, 0], rtol=1e-9)
 
     @chex.variants(with_jit=True, without_jit=True)
-    def test_kronecker_averages_members(self):
-        x = _random(8, (1, 6, 4))
-        # T = 6 bins on [0, 12]: frames 0, 2, 5 in bin 3 = (4, 6); 1 in bin 1; 3, 4 in bin 6.
+    def test_kronecker_sums_and_kronecker_mean_averages_by_hand(self):
+        # T = 6 bins, centres 1, 3, ..., 11 on [0, 12] (the max is 12: no rescaling). Frame t holds t + 1.
+        # Frame 1 (0.7) in bin 0; frames 0, 2, 5 (4.5, 5.5, 5.0) in bin 2; frames 3, 4 (11.2, 12.0) in bin 5.
+        x = jnp.arange(1.0, 7.0)[None, :, None]
         d = jnp.asarray([[4.5, 0.7, 5.5, 11.2, 12.0, 5.0]])
-        out, mask = self.variant(_sgs("kronecker"))(jnp.asarray(x), d)
-        np.testing.assert_array_equal(mask[0], [True, True, True, False, False, False])
-        expected = np.stack([x[0, 1], x[0, [0, 2, 5]].mean(0), x[0, [3, 4]].mean(0)])
-        np.testing.assert_allclose(out[0, :3], expected, atol=1e-15)
-        np.testing.assert_array_equal(out[0, 3:], 0.0)
+        expected = {"kronecker": [2.0, 1 + 3 + 6, 4 + 5], "kronecker_mean": [2.0, 10 / 3, 9 / 2]}
+        # a padded copy: 2 garbage frames (nan features, a distance larger than the max) must change nothing
+        mask = ops.lengths_to_mask(jnp.asarray([6]), 8)
+        x_pad = jnp.concatenate([x, jnp.full((1, 2, 1), jnp.nan)], axis=1)
+        d_pad = jnp.concatenate([d, jnp.asarray([[100.0, 0.1]])], axis=1)
+        for kernel, values in expected.items():
+            out, out_mask = self.variant(_sgs(kernel))(x, d)
+            np.testing.assert_array_equal(out_mask[0], [True] * 3 + [False] * 3)
+            np.testing.assert_allclose(out[0, :, 0], values + [0.0] * 3, rtol=1e-15)
+            out, out_mask = self.variant(_sgs(kernel, 6))(x_pad, d_pad, mask=mask)
+            np.testing.assert_array_equal(out_mask[0], [True] * 3 + [False] * 3)
+            np.testing.assert_allclose(out[0, :, 0], values + [0.0] * 3, rtol=1e-15)
+        # sum = member count x mean, bin by bin
+        total, _ = ops.similarity_guided_sampling(x, d, kernel="kronecker")
+        mean, _ = ops.similarity_guided_sampling(x, d, kernel="kronecker_mean")
+        np.testing.assert_allclose(total[0, :3, 0], np.asarray([1, 3, 2]) * mean[0, :3, 0], rtol=1e-15)
+
+    @parameterized.parameters("kronecker", "kronecker_mean")
+    def test_kronecker_gradients_finite_by_hand(self, kernel):
+        # the case above, padded: d(sum O^2)/dx_t = 2 O_b * K[b, t]; K = 1 (sum) or 1 / count (mean); d gets 0
+        x = jnp.concatenate([jnp.arange(1.0, 7.0), jnp.full((2,), jnp.nan)])[None, :, None]
+        d = jnp.asarray([[4.5, 0.7, 5.5, 11.2, 12.0, 5.0, 100.0, 0.1]])
+        mask = ops.lengths_to_mask(jnp.asarray([6]), 8)
+
+        def loss(x, d):
+            return jnp.sum(ops.similarity_guided_sampling(x, d, 6, kernel, mask)[0] ** 2)
+
+        grad_x, grad_d = jax.grad(loss, argnums=(0, 1))(x, d)
+        bins = {"kronecker": [(20.0, 1), (4.0, 1), (18.0, 1)], "kronecker_mean": [(20 / 3, 3), (4.0, 1), (9.0, 2)]}
+        (g_mid, c_mid), (g_low, c_low), (g_high, c_high) = bins[kernel]
+        expected = [g_mid / c_mid, g_low / c_low, g_mid / c_mid, g_high / c_high, g_high / c_high, g_mid / c_mid, 0, 0]
+        np.testing.assert_allclose(grad_x[0, :, 0], expected, rtol=1e-14)
+        np.testing.assert_array_equal(grad_d, 0.0)
 
     @chex.variants(with_jit=True, without_jit=True)
     @given(
@@ -133,7 +162,7 @@ class SimilarityGuidedSamplingTest(chex.TestCase, parameterized.TestCase):
         scaled = np.asarray(distances) / max(distances) * 12
         # frames carry their own scaled distance: a bin's output lies inside its own range
         x = jnp.asarray(scaled[None, :, None])
-        out, mask = self.variant(_sgs("kronecker"))(x, d)
+        out, mask = self.variant(_sgs("kronecker_mean"))(x, d)
         count = int(ops.active_bin_count(mask)[0])
         np.testing.assert_array_equal(mask[0], np.arange(6) < count)
         active = out[0, :count, 0]
