@@ -2,7 +2,9 @@
 
 Each test video is scored at 25 time points ``t_j = (j - 1) * length / 25``, ``j = 1..25``.
 Every (video, point) pair is one row; per class, the rows are ranked by score and the
-non-interpolated average precision is taken; the mAP is the mean over classes.
+non-interpolated average precision is taken; the mAP is the mean over classes. A class with
+no positive row gets AP 0 and still counts in the mean, as in the official evaluation
+(``empty_classes="zero"``); ``empty_classes="skip"`` drops such classes from the mean instead.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import numpy as np
 
 from cfjax.metrics import _checks
 
-__all__ = ["average_precision", "charades_points", "frame_map", "scores_at_points"]
+__all__ = ["EMPTY_CLASSES", "average_precision", "charades_points", "frame_map", "scores_at_points"]
+
+EMPTY_CLASSES = ("zero", "skip")  # frame_map's rules for a class without a positive row
 
 
 def charades_points(num_frames: int, num_points: int = 25) -> np.ndarray:
@@ -56,22 +60,29 @@ def average_precision(scores, labels) -> float:
     return float(_ap_columns(scores[:, None], labels[:, None])[0])
 
 
-def frame_map(scores, labels) -> tuple[float, np.ndarray]:
+def frame_map(scores, labels, empty_classes: str = "zero") -> tuple[float, np.ndarray]:
     """Charades per-frame mAP over all (video, time point) rows.
 
     Args:
       scores: ``[M, C]`` real scores, one row per (video, point).
       labels: ``[M, C]`` bool or 0/1: class active at that point.
+      empty_classes: a class without a positive row: ``"zero"`` (official Charades evaluation)
+        gives it AP 0 and the mean is over all ``C`` classes; ``"skip"`` gives it ``nan`` and
+        the mean is over the classes that have a positive (``nan`` if none has).
 
     Returns:
       ``(mAP, ap)``: ``ap`` is ``[C]`` float64 per-class AP (:func:`average_precision`,
-      same tie rule), ``nan`` for classes without a positive row; ``mAP`` is the mean over
-      the classes that have a positive (``nan`` if none has).
+      same tie rule), 0 or ``nan`` for classes without a positive row (``empty_classes``).
     """
+    if empty_classes not in EMPTY_CLASSES:
+        raise ValueError(f"empty_classes: expected one of {EMPTY_CLASSES}, got {empty_classes!r}")
     scores = _checks.real_array("scores", scores, "[M, C]", ndim=2)
     labels = _checks.binary_array("labels", labels, scores.shape, "[M, C]")
     ap = _ap_columns(scores, labels)
     present = ~np.isnan(ap)
+    if empty_classes == "zero":
+        ap[~present] = 0.0
+        return (float(ap.mean()) if ap.size else float("nan")), ap
     return (float(ap[present].mean()) if present.any() else float("nan")), ap
 
 

@@ -105,6 +105,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3  # the latest K are kept, and the best one
     c.max_eval_batches = 0  # 0: the whole eval split
     c.num_plots = 2  # predictions plotted after training (experiments.train)
+    c.eval_protocol = ml_collections.ConfigDict()
+    # Charades frame mAP (frame_detection): a class without positives scores AP 0 and counts ("zero", official) | "skip"
+    c.eval_protocol.empty_classes = "zero"
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # -1: all devices not used by the model axis

@@ -240,6 +240,7 @@ class FrameDetectionTask(Task):
         return base if train else WithTimePoints(base)
 
     coarse_span = None  # coarse clip length in fine steps (set by get_task from the strides)
+    empty_classes = "zero"  # Charades mAP rule for a class without positives (get_task: eval_protocol.empty_classes)
 
     def inputs(self, model, batch):
         _require(batch, ("frames", "fine_frames", "fine_mask", "fine_offset"), self.name)
@@ -267,8 +268,14 @@ class FrameDetectionTask(Task):
         ]
         scores = np.concatenate(rows)
         labels = np.concatenate(list(results["point_labels"]))
-        mean_ap, ap = metrics_lib.frame_map(scores, labels)
-        out = {"frame_map": float(mean_ap), "num_examples": int(results["logits"].shape[0])}
+        mean_ap, ap = metrics_lib.frame_map(scores, labels, self.empty_classes)
+        out = {
+            "frame_map": float(mean_ap),
+            # the rule behind frame_map, so that the number is never quoted without it
+            "frame_map_empty_classes": self.empty_classes,
+            "frame_map_num_empty_classes": int(np.sum(~labels.any(axis=0))),
+            "num_examples": int(results["logits"].shape[0]),
+        }
         if "grid" in results:
             out.update(grid_density(results["grid"], results["frame_labels"], results["frame_mask"]))
         return out, _per_class_table({"ap": ap}, class_names)
@@ -618,6 +625,10 @@ def get_task(config) -> Task:
     if isinstance(task, FrameDetectionTask):
         span = config.input.clip_length * config.input.stride / config.input.fine_stride
         task.coarse_span = span
+        rule = config.get("eval_protocol", {}).get("empty_classes", "zero")
+        if rule not in metrics_lib.charades.EMPTY_CLASSES:
+            raise ValueError(f"eval_protocol.empty_classes: expected one of {metrics_lib.charades.EMPTY_CLASSES}, got {rule!r}")
+        task.empty_classes = rule
     if isinstance(task, TubeDetectionTask):
         task.stride = int(video_transform(config, False).stride)
         task.num_classes = int(config.model.get("num_classes", 0))

@@ -111,20 +111,31 @@ class FrameMapTest(absltest.TestCase):
     def test_hand_values_and_absent_class(self):
         scores = np.array([[4, 0.1, 9], [3, 0.9, 8], [2, 0.5, 7], [1, 0.3, 6]])
         labels = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]])
-        m, ap = frame_map(scores, labels)
         # Class 0: ranks 1 and 3 -> (1 + 2/3) / 2. Class 1: order rows 1, 2, 3, 0 -> (1 + 2/3) / 2. Class 2: none.
+        m, ap = frame_map(scores, labels, empty_classes="skip")
         np.testing.assert_allclose(ap[:2], [5 / 6, 5 / 6], rtol=1e-15)
         self.assertTrue(np.isnan(ap[2]))
-        self.assertAlmostEqual(m, 5 / 6, places=15)
-        m, ap = frame_map(scores, np.zeros_like(labels, bool))
+        self.assertAlmostEqual(m, 5 / 6, places=15)  # mean over the C - 1 = 2 classes with a positive
+        m, ap = frame_map(scores, np.zeros_like(labels, bool), empty_classes="skip")
         self.assertTrue(math.isnan(m) and np.isnan(ap).all())
+
+    def test_empty_class_scores_zero_by_default(self):
+        # the case above under the official rule: class 2 gets AP 0 and the mean is over all C = 3
+        scores = np.array([[4, 0.1, 9], [3, 0.9, 8], [2, 0.5, 7], [1, 0.3, 6]])
+        labels = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]])
+        for m, ap in (frame_map(scores, labels), frame_map(scores, labels, empty_classes="zero")):
+            np.testing.assert_allclose(ap, [5 / 6, 5 / 6, 0.0], rtol=1e-15)
+            self.assertAlmostEqual(m, (5 / 6 + 5 / 6 + 0) / 3, places=15)
+        m, ap = frame_map(scores, np.zeros_like(labels, bool))
+        self.assertEqual(m, 0.0)
+        np.testing.assert_array_equal(ap, 0.0)
 
     @given(st.integers(0, 10), st.integers(1, 5), st.integers(0, 10**6))
     def test_columns_are_average_precision(self, m, c, seed):
         rng = np.random.default_rng(seed)
         scores = rng.integers(-2, 3, (m, c)).astype(float)
         labels = rng.random((m, c)) < 0.3
-        mean_ap, ap = frame_map(scores, labels)
+        mean_ap, ap = frame_map(scores, labels, empty_classes="skip")
         per_class = np.array([average_precision(scores[:, j], labels[:, j]) for j in range(c)])
         np.testing.assert_allclose(ap, per_class, rtol=1e-15)
         kept = labels.any(axis=0)
@@ -133,12 +144,17 @@ class FrameMapTest(absltest.TestCase):
             self.assertAlmostEqual(mean_ap, per_class[kept].mean(), places=14)
         else:
             self.assertTrue(math.isnan(mean_ap))
+        zero_map, zero_ap = frame_map(scores, labels)
+        np.testing.assert_array_equal(zero_ap, np.where(kept, ap, 0.0))
+        self.assertAlmostEqual(zero_map, np.nan_to_num(per_class).mean(), places=14)
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, r"scores: expected \[M, C\]"):
             frame_map(np.zeros(3), np.zeros(3))
         with self.assertRaisesRegex(ValueError, r"labels: expected \[M, C\] = \(3, 2\)"):
             frame_map(np.zeros((3, 2)), np.zeros((3, 3)))
+        with self.assertRaisesRegex(ValueError, r"empty_classes: expected one of \('zero', 'skip'\), got 'nan'"):
+            frame_map(np.zeros((3, 2)), np.zeros((3, 2)), empty_classes="nan")
 
 
 class ScoresAtPointsTest(absltest.TestCase):
