@@ -10,7 +10,10 @@ with length buckets, the work after SGS falls with the number of active bins.
 ``--what models`` prints, per zoo model at its reference input (one clip):
 parameters, GFLOPs (multiply-adds, ``cfjax.analysis``), and forward (eval) and
 forward+backward (train) time; then, for the ATFR models, the forward time of the
-real bucketed model with SGS forced to ``B'`` active bins, for a few ``B'``.
+real bucketed model with SGS forced to ``B'`` active bins, for a few ``B'``. The
+default list is every backbone and CFAD (the full detector of
+``configs/cfad_ucf101_24.py``: 3D ResNet-50 res4 features, 96 x 224 clip; its
+forward includes detection, its train objective is a sum over all its outputs).
 ``--what methods`` prints parameters and FLOPs (no timing) of the GCF-Net head
 in the paper's setting (2048-d descriptors of 10 clips, 600 classes) and of the
 Coarse-Fine network in the Charades setting (X3D-M streams, 64-frame coarse clip,
@@ -135,15 +138,37 @@ def _forced_bins(active: int):
     return interceptor
 
 
+def default_models() -> list[str]:
+    """``--models`` default: every zoo model that runs on one video alone (not coarse_fine, gcf_net)."""
+    return [n for n in known_models() if n not in ("coarse_fine", "gcf_net")]
+
+
+def _model_config(name: str) -> dict:
+    """The config benchmarked for ``name``: the zoo defaults; CFAD with the backbone of its UCF101-24 config."""
+    if name == "cfad":
+        from configs import cfad_ucf101_24
+
+        return cfad_ucf101_24.get_config().model.to_dict()
+    return {"name": name}
+
+
 def _model_input(name: str, size: str) -> tuple[int, int, int, int, int]:
     frames, crop = reference_input(name) if size == "reference" else (8, 64)
     return (1, frames, crop, crop, 3)
 
 
+def _train_objective(outputs):
+    """A scalar for the fwd+bwd timing: log-softmax of class 0 for logits; the sum of float outputs' means else."""
+    if isinstance(outputs, jax.Array):
+        return jnp.sum(jax.nn.log_softmax(outputs)[:, 0])
+    leaves = [a for a in jax.tree_util.tree_leaves(outputs) if jnp.issubdtype(a.dtype, jnp.floating)]
+    return sum(jnp.mean(a) for a in leaves)
+
+
 def bench_models(names, atfr_names, size: str, repeats: int):
     rows = []
     for name in names:
-        model = build({"name": name})
+        model = build(_model_config(name))
         shape = _model_input(name, size)
         x = jax.random.normal(jax.random.key(0), shape)
         abstract = jax.eval_shape(model.init, jax.random.key(1), x)
@@ -156,9 +181,9 @@ def bench_models(names, atfr_names, size: str, repeats: int):
         forward = jax.jit(lambda v, x, model=model: model.apply(v, x))
 
         def loss(params, v, x, model=model):
-            logits, _ = model.apply({**v, "params": params}, x, train=True, mutable=["batch_stats"],
-                                    rngs={"dropout": jax.random.key(2)})
-            return jnp.sum(jax.nn.log_softmax(logits)[:, 0])
+            outputs, _ = model.apply({**v, "params": params}, x, train=True, mutable=["batch_stats"],
+                                     rngs={"dropout": jax.random.key(2)})
+            return _train_objective(outputs)
 
         backward = jax.jit(jax.grad(loss))
         rows.append((
@@ -327,7 +352,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--what", choices=["ops", "models", "methods", "data"], default="ops", help="which benchmark table to print")
     parser.add_argument("--size", choices=sorted(SIZES), default="small", help="ops: input size preset")
-    parser.add_argument("--models", default=None, help="models: comma-separated zoo names (default: all backbones)")
+    parser.add_argument("--models", default=None, help="models: comma-separated zoo names (default: all backbones and cfad)")
     parser.add_argument("--atfr", default="x3d_s,sgs_resnet18", help="models: comma-separated names timed with SGS")
     parser.add_argument("--input", choices=["reference", "small"], default="reference",
                         help="models: the paper's input (T x crop) or a quick 8 x 64")
@@ -346,8 +371,7 @@ def main(argv=None) -> None:
         for header, rows in bench_data(args.repeats):
             _print_table(header, rows)
         return
-    backbones = [n for n in known_models() if n not in ("coarse_fine", "gcf_net")]
-    names = args.models.split(",") if args.models else backbones
+    names = args.models.split(",") if args.models else default_models()
     atfr = [n for n in args.atfr.split(",") if n]
     for name in names + atfr:
         if name not in known_models():

@@ -51,7 +51,7 @@ def known_models() -> list[str]:
 
 
 def reference_input(name: str) -> tuple[int, int]:
-    """The ``(frames, crop)`` that a model's published FLOPs refer to."""
+    """The ``(frames, crop)`` of a model's paper setting (that its published FLOPs, if any, refer to)."""
     if name not in _REFERENCE_INPUTS:
         raise ValueError(f"model.name: no reference input for {name!r}; known: {sorted(_REFERENCE_INPUTS)}")
     return _REFERENCE_INPUTS[name]
@@ -131,4 +131,5 @@ for _name, _p in RESNET3D_PRESETS.items():
     register(_name, ResNet3D, lambda _n=_name, **kw: ResNet3D.preset(_n, **kw), (_p["frames"], _p["crop"]))
 register("coarse_fine", CoarseFineNetwork)
 register("gcf_net", GCFNet, _gcf_net)
-register("cfad", CFAD, _cfad)
+# CFAD's defaults are its UCF101-24 setting: T = 96 frames (the paper), 224 crops (configs/cfad_ucf101_24.py).
+register("cfad", CFAD, _cfad, (96, 224))
