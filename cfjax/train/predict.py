@@ -62,7 +62,7 @@ def _sgs_bins(exp: Experiment, variables, frames, mask) -> np.ndarray | None:
 
 
 def _top(scores: np.ndarray, names, k: int = 5) -> list[dict]:
-    order = np.argsort(-scores)[:k]
+    order = np.argsort(-scores, kind="stable")[:k]  # the order of the plots' legends
     return [{"class": names[i] if i < len(names) else str(i), "index": int(i), "score": float(scores[i])} for i in order]
 
 
@@ -116,7 +116,7 @@ def _predict_tubes(exp: Experiment, variables, example: dict, raw) -> dict:
         if key == "detections":
             for m in np.flatnonzero(d["valid"]):
                 scores[d["labels"][m]] = max(scores[d["labels"][m]], float(d["scores"][m]))
-            out["_labels"] = [f"{t['class']} {t['score']:.2f}" for t in out[key]]
+            out["_labels"] = [f"{t['class']} {plots.score_text(t['score'])}" for t in out[key]]
     out["scores"] = scores
     if "gt_boxes" in shown:
         keep = np.asarray(shown["gt_tube_valid"], bool)
@@ -144,9 +144,11 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
     transform = exp.eval_transform
     transform = getattr(transform, "base", transform)
     raw = dataclasses.replace(transform, normalise=False)  # the frames the plots show
-    out: dict = {"task": task}
+    out: dict = {"task": task, "num_video_frames": int(np.shape(example["frames"])[0])}
+    if example.get("fps") is not None:
+        out["fps"] = float(np.asarray(example["fps"]))
     if task == "classification":
-        num_frames = int(np.shape(example["frames"])[0])
+        num_frames = out["num_video_frames"]
         span = (transform.clip_length - 1) * transform.stride + 1
         windows = int(np.clip(num_frames // max(span // 2, 1), 1, MAX_WINDOWS))
         views = multi_view(
@@ -163,6 +165,7 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
         bins = _sgs_bins(exp, variables, batch["frames"][0, middle], views["frame_mask"][middle])
         if bins is not None:
             out["bins"] = bins
+            out["bins_frame_indices"] = np.where(views["frame_mask"][middle], views["frame_indices"][middle], -1)
     elif task == "tubes":
         out.update(_predict_tubes(exp, variables, example, raw))
     else:
@@ -173,6 +176,7 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
             frame_scores = 1 / (1 + np.exp(-outputs["logits"]))
             out.update(frame_scores=frame_scores, scores=frame_scores.max(0), frames=shown["frames"],
                        frame_indices=shown["frame_indices"])
+            out["_clip_frame_indices"] = np.where(shown["frame_mask"], shown["frame_indices"], -1)
             if "grid" in outputs:
                 out["grid"] = outputs["grid"]
             if "frame_labels" in shown:
@@ -191,31 +195,62 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
     return out
 
 
+_SCORE_MEANING = {  # task: what result["scores"] (and so result["top"]) holds per class
+    "classification": "mean window score",
+    "frame_detection": "max frame score",
+    "clip_set": "video score",
+    "tubes": "best tube score",
+}
+
+
+def _title(result: dict, stem: str, class_names) -> str:
+    """``"STEM: top-3 by mean window score: walking 0.81, running 0.10, ...; true: walking"``."""
+    meaning = _SCORE_MEANING.get(result.get("task"), "score")
+    top = result["top"][:3]
+    if result.get("task") == "tubes":
+        top = [t for t in top if t["score"] > 0]  # classes without a detected tube score 0
+    if top:
+        title = f"{stem}: top-{len(top)} by {meaning}: "
+        title += ", ".join(f"{t['class']} {plots.score_text(t['score'])}" for t in top)
+    else:
+        title = f"{stem}: no tubes detected"
+    label = result.get("label")
+    if label is not None:
+        title += f"; true: {class_names[label] if label < len(class_names) else label}"
+    return title
+
+
 def write_prediction(result: dict, out_dir, stem: str, class_names) -> list[Path]:
     """Writes ``stem.json`` (top classes and the per-task arrays) and the PNGs; returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    label = result.get("label")
-    title = f"{stem}: " + ", ".join(f"{t['class']} {t['score']:.2f}" for t in result["top"][:3])
-    if label is not None:
-        title += f" (true: {class_names[label] if label < len(class_names) else label})"
+    fps = result.get("fps")
+    title = _title(result, stem, class_names)
     if "window_scores" in result:
         paths.append(plots.plot_frame_scores(
             result["window_scores"], out_dir / f"{stem}_scores.png", class_names=list(class_names) or None,
-            times=result["window_centres"], title=title,
+            times=result["window_centres"], title=title, fps=fps, rank_by="mean",
         ))
     if "bins" in result:
-        paths.append(plots.plot_sgs_bins(result["frames"], result["bins"], out_dir / f"{stem}_sgs_bins.png", title=stem))
+        paths.append(plots.plot_sgs_bins(
+            result["frames"], result["bins"], out_dir / f"{stem}_sgs_bins.png", title=f"{stem}: SGS bins of the middle window",
+            frame_indices=result.get("bins_frame_indices"), num_video_frames=result.get("num_video_frames"), fps=fps,
+        ))
     if "frame_scores" in result:
+        real = np.asarray(result.get("_clip_frame_indices", result["frame_indices"])) >= 0  # not loop padding
+        labels = result.get("frame_labels")
         paths.append(plots.plot_frame_scores(
-            result["frame_scores"], out_dir / f"{stem}_scores.png", class_names=list(class_names) or None,
-            times=result["frame_indices"].astype(float), ground_truth=result.get("frame_labels"), title=title,
+            result["frame_scores"][real], out_dir / f"{stem}_scores.png", class_names=list(class_names) or None,
+            times=result["frame_indices"][real].astype(float), ground_truth=None if labels is None else labels[real],
+            title=title, fps=fps, rank_by="max",
         ))
     if "grid" in result:
         segments = _segments(result["frame_labels"]) if "frame_labels" in result else None
         paths.append(plots.plot_grid_positions(
-            result["frames"], np.clip(result["grid"], 0, 1), out_dir / f"{stem}_grid.png", segments=segments, title=stem,
+            result["frames"], np.clip(result["grid"], 0, 1), out_dir / f"{stem}_grid.png", segments=segments,
+            title=f"{stem}: Coarse-Fine grid pool sampling positions", frame_indices=result.get("_clip_frame_indices"),
+            num_video_frames=result.get("num_video_frames"), fps=fps,
         ))
     if "_detections" in result:
         paths.append(
@@ -258,10 +293,10 @@ def plot_eval_examples(config, workdir, count: int, checkpoint: str | int = "bes
 
 def predict_file(config, workdir, video, out_dir=None, checkpoint: str | int = "best", fps: float | None = None):
     """Decodes ``video`` (any FFmpeg format) and writes its predictions to ``out_dir`` (default ``workdir/predict``)."""
-    frames, _ = decode_video(video, fps=fps)
+    frames, fps = decode_video(video, fps=fps)
     exp = Experiment(config, workdir)
     state, _ = restore_state(exp, checkpoint)
-    result = predict_example(exp, state, {"frames": frames})
+    result = predict_example(exp, state, {"frames": frames, "fps": fps})
     return write_prediction(result, out_dir or Path(workdir) / "predict", Path(video).stem, exp.dataset.class_names)
 
 
@@ -283,7 +318,7 @@ def predict_pretrained(directory, video, out_dir=None, checkpoint: str | int = "
             f"checkpoint_dir: {info['directory']} has no input format in its model.json (frames, stride, "
             "short_side, crop, mean, std); predict a trained run with --config and --workdir instead"
         )
-    frames, _ = decode_video(video, fps=fps)
+    frames, fps = decode_video(video, fps=fps)
     variables, info = load_weights(directory, checkpoint, "checkpoint_dir")
     model = build(info["model"])
     names = list(info.get("class_names") or [])
@@ -302,6 +337,8 @@ def predict_pretrained(directory, video, out_dir=None, checkpoint: str | int = "
         "window_centres": views["frame_indices"][:, [0, -1]].mean(1),
         "scores": window_scores.mean(0),
         "frames": views["frames"][windows // 2],
+        "fps": float(fps),
+        "num_video_frames": int(frames.shape[0]),
     }
     result["top"] = _top(result["scores"], names)
     out_dir = out_dir or Path(info["directory"]) / "predict"

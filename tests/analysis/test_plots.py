@@ -1,23 +1,34 @@
-"""Analysis figures: PNGs written and returned, which frames the strips pick, figure contents, input errors."""
+"""Analysis figures: PNGs written and returned, which frames the strips pick, figure contents, layout (titles,
+axis labels, legends off the data, nothing outside the canvas) of every plot kind, input errors."""
 
 import ast
 import os
 import pathlib
 import tempfile
+from unittest import mock
 
+import matplotlib
 import numpy as np
 from absl.testing import absltest, parameterized
+from matplotlib.figure import Figure
 from PIL import Image
 
 from cfjax.analysis import plots
 from cfjax.analysis.plots import (
+    clip_gates,
+    frame_scores,
     frame_strip,
+    grid_positions,
     plot_clip_gates,
     plot_frame_scores,
     plot_grid_positions,
     plot_sgs_bins,
+    score_text,
+    sgs_bins,
     strip_indices,
 )
+
+matplotlib.use("Agg")
 
 DPI = 30
 T, H, W = 8, 16, 16
@@ -140,16 +151,16 @@ class PngTest(parameterized.TestCase):
 
 class FigureContentTest(absltest.TestCase):
     def test_runs(self):
-        self.assertEqual(plots._runs(np.array([0, 1, 1, 0, 1, 0, 0, 1], bool)), [(1, 2), (4, 4), (7, 7)])
-        self.assertEqual(plots._runs(np.zeros(4, bool)), [])
-        self.assertEqual(plots._runs(np.ones(3, bool)), [(0, 2)])
+        self.assertEqual(frame_scores._runs(np.array([0, 1, 1, 0, 1, 0, 0, 1], bool)), [(1, 2), (4, 4), (7, 7)])
+        self.assertEqual(frame_scores._runs(np.zeros(4, bool)), [])
+        self.assertEqual(frame_scores._runs(np.ones(3, bool)), [(0, 2)])
 
     def test_frame_scores_lines_and_shading(self):
         truth = np.zeros((T, 6), np.int32)
         truth[2:5, 4] = 1
         truth[[0, 7], 1] = 1
         truth[:, 0] = 1  # class 0 is not in the top 3: not shaded
-        fig = plots._frame_scores_figure(_scores(), list("abcdef"), top=3, ground_truth=truth)
+        fig = frame_scores._frame_scores_figure(_scores(), list("abcdef"), top=3, ground_truth=truth)
         ax_lines, ax_heat = fig.axes[:2]
         labels = [line.get_label().split(" ")[0] for line in ax_lines.get_lines()]
         self.assertEqual(labels, ["e", "b", "f"])  # classes 4, 1, 5 by max score
@@ -158,12 +169,12 @@ class FigureContentTest(absltest.TestCase):
         self.assertEqual(ax_heat.get_images()[0].get_array().shape, (6, T))
 
     def test_frame_scores_top_clipped_to_classes(self):
-        fig = plots._frame_scores_figure(_scores()[:, :2], top=5)
+        fig = frame_scores._frame_scores_figure(_scores()[:, :2], top=5)
         self.assertLen(fig.axes[0].get_lines(), 2)
 
     def test_grid_marks_and_density(self):
         grid = np.array([0.0, 3 / 7, 3 / 7, 0.5, 1.0])  # positions 0, 3, 3, 3.5, 7
-        fig = plots._grid_positions_figure(_frames(), grid, segments=[[3, 4]], max_thumbnails=4)
+        fig = grid_positions._grid_positions_figure(_frames(), grid, segments=[[3, 4]], max_thumbnails=4)
         ax_strip, ax_marks, ax_density = fig.axes
         xs = [segment[0, 0] for segment in ax_marks.collections[0].get_segments()]
         np.testing.assert_allclose(xs, [0, 3, 3, 3.5, 7])
@@ -174,9 +185,9 @@ class FigureContentTest(absltest.TestCase):
 
     def test_sgs_borders_and_count(self):
         bins = np.array([0, 0, 3, 3, 3, 5, -1, -1])
-        fig = plots._sgs_bins_figure(_frames(), bins)
+        fig = sgs_bins._sgs_bins_figure(_frames(), bins)
         ax_tiles, ax_band = fig.axes
-        self.assertTrue(ax_tiles.get_title().startswith("B' = 3 distinct bins used; all 8 frames"))
+        self.assertIn("B' = 3 distinct SGS bins used; all 8 frames", ax_tiles.get_title().replace("\n", " "))
         canvas = ax_tiles.get_images()[0].get_array()
         border = 2
         tile_w = W + 2 * border
@@ -184,21 +195,21 @@ class FigureContentTest(absltest.TestCase):
         self.assertEqual(len({corners[0], corners[1]}), 1)  # consecutive frames in one bin share a colour
         self.assertEqual(len({corners[2], corners[3], corners[4]}), 1)
         self.assertLen({corners[0], corners[2], corners[5], corners[6]}, 4)
-        self.assertEqual(corners[6], tuple(np.round(np.array(plots._NO_BIN_COLOUR) * 255).astype(np.uint8)))
+        self.assertEqual(corners[6], tuple(np.round(np.array(sgs_bins.NO_BIN_COLOUR) * 255).astype(np.uint8)))
         np.testing.assert_array_equal(canvas[border : border + H, tile_w + border : tile_w + border + W], _frames()[1])
         self.assertEqual(ax_band.get_images()[0].get_array().shape, (1, T, 3))
 
     def test_sgs_subsamples_to_32(self):
         bins = np.arange(40) // 7
-        fig = plots._sgs_bins_figure(_frames(40, 8, 8), bins)
+        fig = sgs_bins._sgs_bins_figure(_frames(40, 8, 8), bins)
         captions = [text.get_text() for text in fig.axes[0].texts]
         expected = strip_indices(40, 32)
-        self.assertEqual(captions, [f"t{t} b{t // 7}" for t in expected])
-        self.assertIn("B' = 6 distinct bins used; 32 of 40 frames", fig.axes[0].get_title())
+        self.assertEqual(captions, [f"t{t}: bin {t // 7}" for t in expected])
+        self.assertIn("B' = 6 distinct SGS bins used; 32 of 40 frames", fig.axes[0].get_title().replace("\n", " "))
 
     def test_clip_gate_bars(self):
         gates = [0.1, 0.6, 0.9, 0.5, 0.0]
-        fig = plots._clip_gates_figure(_frames(5), gates, relevant=[0, 1, 1, 0, 0], threshold=0.5)
+        fig = clip_gates._clip_gates_figure(_frames(5), gates, relevant=[0, 1, 1, 0, 0], threshold=0.5)
         ax_bars = fig.axes[1]
         bars = ax_bars.patches
         np.testing.assert_allclose([b.get_height() for b in bars], gates)
@@ -209,15 +220,197 @@ class FigureContentTest(absltest.TestCase):
         np.testing.assert_allclose(ax_bars.get_lines()[0].get_ydata(), [0.5, 0.5])
 
     def test_no_pyplot_jax_or_flax(self):
-        tree = ast.parse(pathlib.Path(plots.__file__).read_text())
+        files = sorted(pathlib.Path(plots.__file__).parent.glob("*.py"))
+        self.assertGreater(len(files), 1)
         modules = set()
-        for node in ast.walk(tree):
+        for node in (n for f in files for n in ast.walk(ast.parse(f.read_text()))):
             if isinstance(node, ast.Import):
                 modules.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
                 modules.add(node.module)
                 modules.update(f"{node.module}.{alias.name}" for alias in node.names)
         self.assertFalse({m for m in modules if m.split(".")[0] in ("jax", "flax") or "pyplot" in m})
+
+
+# ----------------------------------------------------------------------------- layout of every plot kind
+
+_LONG_TITLE = ("kinetics_video_with_a_rather_long_file_name_abc123: top-3 by mean window score: riding mechanical "
+               "bull 0.81, playing didgeridoo 0.0084, arranging flowers 0.0081; true: riding mechanical bull")
+
+
+def _softmax(logits):
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _window_scores_case():
+    """ATFR on Kinetics-400 as predict plots it: 10 windows, 400 classes, fps known."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 0.3, (10, 400))
+    logits[3:5, 300] += 3.0
+    names = [f"kinetics class number {c}" for c in range(400)]
+    return {"scores": _softmax(logits), "class_names": names, "times": np.linspace(12.5, 287.5, 10), "fps": 30.0,
+            "rank_by": "mean", "title": _LONG_TITLE}
+
+
+def _frame_scores_case():
+    """Coarse-Fine on Charades: 64 frames, 157 classes with long names, ground truth, no fps."""
+    rng = np.random.default_rng(2)
+    scores = 1 / (1 + np.exp(-rng.normal(-4, 1, (64, 157))))
+    scores[10:30, 5] = 0.7
+    truth = np.zeros((64, 157), np.int32)
+    truth[12:28, 5] = 1
+    names = [f"c{c:03d} Someone is sitting at a table eating a sandwich" for c in range(157)]
+    return {"scores": scores, "class_names": names, "times": np.arange(0, 128, 2.0), "ground_truth": truth,
+            "title": _LONG_TITLE.replace("mean window", "max frame")}
+
+
+def _grid_case():
+    grid = np.sort(np.random.default_rng(3).uniform(0, 1, 33))
+    return {"frames": _frames(64, 24, 32), "grid": grid, "segments": [[12, 27], [40, 44]], "title": _LONG_TITLE,
+            "frame_indices": np.arange(0, 128, 2), "num_video_frames": 140, "fps": 24.0}
+
+
+def _sgs_case():
+    bins = np.repeat(np.arange(6), [4, 5, 3, 6, 4, 4])
+    bins[-2:] = -1
+    return {"frames": _frames(26, 24, 24), "bins": bins, "frame_indices": np.where(bins >= 0, 130 + 6 * np.arange(26), -1),
+            "num_video_frames": 300, "fps": 30.0, "title": _LONG_TITLE}
+
+
+def _tubes_case():
+    boxes = np.tile(np.array([10.0, 8.0, 40.0, 40.0]), (2, 16, 1))
+    boxes[1] += 3
+    valid = np.ones((2, 16), bool)
+    return {"frames": _frames(16, 48, 64), "refined": (boxes[:1], valid[:1]), "coarse": (boxes[1:], valid[1:]),
+            "gt": (boxes[:1] - 2, valid[:1]), "labels": ["Running 0.0041"], "frame_numbers": np.arange(1, 32, 2),
+            "title": _LONG_TITLE}
+
+
+# Every public plot function: the realistic inputs it is rendered with (predict's long titles included).
+LAYOUT_CASES = {
+    "plot_frame_scores": {"windows_400_classes": _window_scores_case, "frames_157_classes": _frame_scores_case,
+                          "tiny": lambda: {"scores": _scores()[:1, :2]}},
+    "plot_grid_positions": {"charades": _grid_case, "one_frame": lambda: {"frames": _frames(1), "grid": [0.0, 1.0]}},
+    "plot_sgs_bins": {"window": _sgs_case, "subsampled": lambda: {"frames": _frames(40, 8, 8), "bins": np.arange(40) // 7}},
+    "plot_clip_gates": {
+        "eight": lambda: {"thumbnails": _frames(8), "gates": np.linspace(0, 1, 8), "relevant": np.arange(8) % 2,
+                          "title": _LONG_TITLE},
+        "one": lambda: {"thumbnails": _frames(1), "gates": [1.0]},
+    },
+    "plot_tubes": {"ucf_sports": _tubes_case, "no_tubes": lambda: {"frames": _frames(3)}},
+}
+_TOLERANCE_IN = 0.02
+
+
+def _rendered_figure(test, name, kwargs) -> Figure:
+    """Calls ``plots.<name>(**kwargs)`` (PNG into a temp dir) and returns the figure it saved, drawn on Agg."""
+    saved = []
+    savefig = Figure.savefig
+
+    def capture(fig, *args, **kw):
+        saved.append(fig)
+        return savefig(fig, *args, **kw)
+
+    path = pathlib.Path(_tempdir(test)) / f"{name}.png"
+    with mock.patch.object(Figure, "savefig", capture):
+        getattr(plots, name)(path=path, dpi=DPI, **kwargs)
+    test.assertTrue(path.is_file())
+    test.assertLen(saved, 1)
+    saved[0].canvas.draw()
+    return saved[0]
+
+
+def _titles(ax) -> list[str]:
+    return [ax.get_title(loc=loc) for loc in ("left", "center", "right")]
+
+
+class LayoutTest(parameterized.TestCase):
+    def test_every_plot_kind_has_cases(self):
+        kinds = {name for name in plots.__all__ if name.startswith("plot_")}
+        self.assertEqual(kinds, set(LAYOUT_CASES), "give each public plot function inputs in LAYOUT_CASES")
+
+    @parameterized.named_parameters(
+        (f"{name}_{case}", name, make) for name, cases in LAYOUT_CASES.items() for case, make in cases.items()
+    )
+    def test_layout(self, name, make):
+        fig = _rendered_figure(self, name, make())
+        renderer = fig.canvas.get_renderer()
+        self.assertTrue(fig.get_suptitle().strip() or any(t.strip() for ax in fig.axes for t in _titles(ax)),
+                        "no title")
+        for ax in fig.axes:
+            self._check_labels(ax)
+        tight, canvas = fig.get_tightbbox(renderer), fig.bbox_inches  # inches
+        self.assertGreaterEqual(tight.x0, canvas.x0 - _TOLERANCE_IN, "something sticks out left")
+        self.assertGreaterEqual(tight.y0, canvas.y0 - _TOLERANCE_IN, "something sticks out below")
+        self.assertLessEqual(tight.x1, canvas.x1 + _TOLERANCE_IN, "something sticks out right")
+        self.assertLessEqual(tight.y1, canvas.y1 + _TOLERANCE_IN, "something sticks out above")
+        data_boxes = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        legends = [(ax.get_legend(), [box]) for ax, box in zip(fig.axes, data_boxes) if ax.get_legend()]
+        legends += [(legend, data_boxes) for legend in fig.legends]
+        for legend, boxes in legends:
+            extent = legend.get_window_extent(renderer)
+            for box in boxes:
+                overlap = extent.intersection(extent, box)
+                self.assertTrue(overlap is None or min(overlap.width, overlap.height) < 1,
+                                f"legend {[t.get_text() for t in legend.get_texts()]} covers an axes")
+
+    def _check_labels(self, ax):
+        what = f"axes {ax.get_label() or ax}"
+        if ax.get_label() == "<colorbar>":
+            self.assertTrue(ax.get_xlabel() or ax.get_ylabel(), f"{what}: colorbar without a label")
+            return
+        if not ax.has_data():
+            return
+        if ax.get_images() and (not ax.axison or len(ax.get_yticks()) == 0):  # an image strip without ticks
+            self.assertTrue(any(_titles(ax)) or ax.get_xlabel() or ax.get_ylabel(), f"{what}: strip without a label")
+            return
+        self.assertTrue(ax.get_ylabel(), f"{what}: no y label")
+        shared = ax.get_shared_x_axes().get_siblings(ax)  # panels sharing x are labelled once, at the bottom
+        self.assertTrue(any(a.get_xlabel() for a in shared), f"{what}: no x label")
+
+
+class TextTest(parameterized.TestCase):
+    @parameterized.parameters((0.8123, "0.81"), (0.0025, "0.0025"), (3.1e-05, "3.1e-05"), (0.0, "0.00"), (1.0, "1.00"))
+    def test_score_text(self, value, text):
+        self.assertEqual(score_text(value), text)
+
+    def test_frame_range(self):
+        self.assertEqual(plots.frame_range_text(np.array([32, 34, 36, -1]), 120, None), "frames 32-36 of 120 "
+                         "(stride 2), 1 padded")
+        self.assertEqual(plots.frame_range_text(np.array([30, 60]), None, 30.0), "frames 30-60 (stride 30; 1.0-2.0 s)")
+        self.assertEqual(plots.frame_range_text(None, 50, None, count=8), "8 frames of 50")
+
+    def test_title_wrapped_to_the_figure(self):
+        fig = frame_scores._frame_scores_figure(_scores(), title=_LONG_TITLE)
+        lines = fig.get_suptitle().split("\n")
+        self.assertGreater(len(lines), 1)
+        self.assertEqual(" ".join(lines), _LONG_TITLE)
+
+    def test_frame_scores_axis_in_seconds_with_fps(self):
+        fig = frame_scores._frame_scores_figure(_scores(), times=np.arange(T) * 2.0, fps=4.0)
+        self.assertEqual(fig.axes[1].get_xlabel(), "time (s)")
+        np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_xdata(), np.arange(T) / 2)
+        self.assertEqual(frame_scores._frame_scores_figure(_scores()).axes[1].get_xlabel(), "frame")
+
+    def test_frame_scores_legend_ranked_by_mean(self):
+        scores = np.array([[0.0, 0.5, 0.1], [0.9, 0.5, 0.1]])  # max: class 0 first; mean: class 1 first
+        fig = frame_scores._frame_scores_figure(scores, list("abc"), rank_by="mean", top=2)
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        self.assertEqual(labels, ["b (mean 0.50)", "a (mean 0.45)"])
+        fig = frame_scores._frame_scores_figure(scores, list("abc"), rank_by="max", top=2)
+        self.assertEqual([t.get_text() for t in fig.axes[0].get_legend().get_texts()], ["a (max 0.90)", "b (max 0.50)"])
+
+    def test_sgs_key_band_and_frames(self):
+        bins = np.array([0, 0, 3, 3, 3, 5, -1, -1])
+        fig = sgs_bins._sgs_bins_figure(_frames(), bins, frame_indices=np.array([32, 34, 36, 38, 40, 42, -1, -1]),
+                                        num_video_frames=120)
+        ax_tiles, ax_band = fig.axes
+        self.assertEqual([t.get_text() for t in fig.legends[0].get_texts()], ["bin 0", "bin 3", "bin 5", "none / padded"])
+        self.assertEqual([t.get_text() for t in ax_band.texts], ["0", "3", "5"])
+        self.assertTrue(ax_tiles.get_title().startswith("frames 32-42 of 120 (stride 2), 2 padded."))
+        self.assertEqual(ax_tiles.texts[0].get_text(), "#32: bin 0")
+        self.assertEqual(ax_tiles.texts[-1].get_text(), "pad: none")
 
 
 class BadInputTest(parameterized.TestCase):
