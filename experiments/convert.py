@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import sys
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags
+
+from experiments import cli
 
 _SOURCE = flags.DEFINE_string("source", None, "pytorchvideo | torchvision | coarse_fine")
 _MODEL = flags.DEFINE_string("model", None, "a cfjax registry name: x3d_xs, x3d_s, x3d_m, x3d_l, r2plus1d_18, ...")
@@ -26,7 +27,6 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "the PyTorch file (.pt, .p
 _OUT = flags.DEFINE_string("out", None, "the new cfjax checkpoint directory")
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", None, "default: the checkpoint's classifier width")
 _CLASS_NAMES = flags.DEFINE_string("class_names", None, "a text file with one class name per line")
-_DEBUG = flags.DEFINE_bool("debug", False, "show the traceback of an error")
 flags.mark_flags_as_required(["source", "model", "checkpoint", "out"])
 
 
@@ -72,7 +72,7 @@ def convert_to_directory(
             "checkpoint": str(Path(checkpoint).absolute()),
             "sha256": _sha256(Path(checkpoint)),
             "converter": CONVERTER_VERSION,
-            "converted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "converted_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "tensors_used": converted.report["used"],
         },
     }
@@ -81,23 +81,13 @@ def convert_to_directory(
 
 def main(argv) -> int:
     del argv
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # library INFO logs (Orbax, JAX) only when asked for with -v
-    from cfjax.interop import CheckpointError
-
-    try:
-        out = convert_to_directory(
-            _SOURCE.value, _MODEL.value, _CHECKPOINT.value, _OUT.value, _NUM_CLASSES.value, _CLASS_NAMES.value
-        )
-    except (CheckpointError, FileExistsError, FileNotFoundError, ValueError) as e:
-        if _DEBUG.value:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    out = convert_to_directory(  # errors (CheckpointError is a ValueError) end as one line: experiments.cli
+        _SOURCE.value, _MODEL.value, _CHECKPOINT.value, _OUT.value, _NUM_CLASSES.value, _CLASS_NAMES.value
+    )
     print(f"wrote {out} ({_SOURCE.value} {_MODEL.value}); use --config.init_from={out} or "
           f"python -m experiments.predict --checkpoint_dir {out} --video FILE")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

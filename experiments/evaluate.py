@@ -3,15 +3,16 @@
     python -m experiments.evaluate --config configs/NAME.py[:variant] --workdir DIR \
         [--checkpoint best|latest|STEP] [--split test]
 
-Writes ``DIR/eval_<split>.json`` (metrics and the step) and ``DIR/eval_<split>_per_class.csv``.
+Prints the checkpoint step it evaluates, then the metrics. Writes ``DIR/eval_<split>.json``
+(metrics and the step) and ``DIR/eval_<split>_per_class.csv``.
 """
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
+
+from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
@@ -33,4 +34,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

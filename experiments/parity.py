@@ -18,7 +18,9 @@ import sys
 import types
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from experiments import cli
 
 X3D_DEPTH = {"x3d_xs": 2.2, "x3d_s": 2.2, "x3d_m": 2.2, "x3d_l": 5.0}  # pytorchvideo hub settings
 
@@ -142,4 +144,4 @@ def main(argv) -> int:
 
 if __name__ == "__main__":  # the tests import this module's helpers: define the flag only when run
     _INPUT = flags.DEFINE_enum("input", "small", ["small", "reference"], "X3D input size")
-    sys.exit(app.run(main))
+    cli.run(main)

@@ -16,10 +16,11 @@ coarse (green) and refined (red) tubes on a strip of the clip's frames, and the 
 from __future__ import annotations
 
 import json
-import sys
 
-from absl import app, flags, logging
+from absl import flags
 from ml_collections import config_flags
+
+from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
@@ -44,13 +45,7 @@ def main(argv) -> int:
     checkpoint = _CHECKPOINT.value
     checkpoint = int(checkpoint) if checkpoint.isdigit() else checkpoint
     if _CHECKPOINT_DIR.value:
-        if not flags.FLAGS["verbosity"].present:
-            logging.set_verbosity(logging.WARNING)  # library INFO logs only when asked for with -v
-        try:
-            paths = predict.predict_pretrained(_CHECKPOINT_DIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value)
-        except (FileNotFoundError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        paths = predict.predict_pretrained(_CHECKPOINT_DIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value)
         top = json.loads(paths[0].read_text())["top"]
         for t in top:
             print(f"{t['score']:.3f}  {t['class']}")
@@ -62,4 +57,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

@@ -9,10 +9,10 @@ for 0, 25, 50, 75 and 100 % of their frame transitions (``cfjax.train.studies``)
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
+
+from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
@@ -39,4 +39,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

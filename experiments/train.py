@@ -2,7 +2,9 @@
 
     python -m experiments.train --config configs/NAME.py[:synthetic|:smoke] --workdir DIR [--config.KEY=VALUE ...]
 
-Resumes from ``DIR``'s latest checkpoint when there is one. Writes ``DIR/metrics.jsonl``,
+Resumes from ``DIR``'s latest checkpoint when there is one. On SIGTERM it saves a checkpoint
+and exits with ``--preempted_exit_code`` (75 by default, so a scheduler requeues the job); exit
+codes and ``--debug`` / ``--verbosity`` are in ``experiments/cli.py``. Writes ``DIR/metrics.jsonl``,
 TensorBoard events (``DIR/tensorboard``), ``config.json``, ``git_revision.txt``,
 checkpoints, ``eval_<split>.json`` with its per-class table, and ``plots/`` (predictions
 on the first ``config.num_plots`` evaluation videos). Multi-process: pass
@@ -12,10 +14,10 @@ on the first ``config.num_plots`` evaluation videos). Multi-process: pass
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags, logging
+from absl import flags
 from ml_collections import config_flags
+
+from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory of checkpoints, metrics and plots")
@@ -25,6 +27,9 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "number of processe
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "this process's index")
 _PROGRESS = flags.DEFINE_bool("progress", True, "show the progress bar")
 _PLOTS = flags.DEFINE_bool("plots", True, "plot predictions on a few evaluation videos at the end")
+_PREEMPTED_EXIT_CODE = flags.DEFINE_integer(
+    "preempted_exit_code", cli.EXIT_PREEMPTED, "exit code after SIGTERM saved a checkpoint (0: report success)"
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -42,23 +47,22 @@ def initialize_distributed() -> None:
 
 def main(argv) -> int:
     del argv
+    config = _CONFIG.value
     initialize_distributed()
     from cfjax.train import loop
 
-    config = _CONFIG.value
     scores = loop.train(config, _WORKDIR.value, progress=_PROGRESS.value)
     if not scores:
-        return 0  # preempted: the checkpoint is saved, run again to resume
+        return _PREEMPTED_EXIT_CODE.value  # the checkpoint is saved: run the same command to resume
     evaluated, _ = loop.evaluate(config, _WORKDIR.value, "best")
-    print("eval:", " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in evaluated.items()))
+    print("eval:", loop.format_metrics(evaluated))
     if _PLOTS.value and config.num_plots:
         from cfjax.train import predict
 
         for path in predict.plot_eval_examples(config, _WORKDIR.value, config.num_plots):
-            logging.info("wrote %s", path)
             print("plot:", path)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

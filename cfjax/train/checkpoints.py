@@ -51,7 +51,7 @@ def _metric(name: str):
 class Checkpointer:
     """``save(step, state, iterator, metrics=None)``, ``restore(step, abstract_state, iterator=None)``."""
 
-    def __init__(self, workdir, keep: int, best_metric: str):
+    def __init__(self, workdir, keep: int, best_metric: str, create: bool = True):
         if keep < 1:
             raise ValueError(f"keep_checkpoints: expected >= 1, got {keep}")
         self.workdir = Path(workdir).absolute()
@@ -60,7 +60,9 @@ class Checkpointer:
             policies.LatestN(n=keep),
             policies.BestN(get_metric_fn=_metric(best_metric), n=1, keep_checkpoints_without_metrics=False),
         ])
-        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=True, create=True)
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=policy, enable_async_checkpointing=True, create=create
+        )
         self.manager = ocp.CheckpointManager(self.workdir / "checkpoints", options=options)
 
     def latest_step(self) -> int | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
-__all__ = ["VARIANTS", "base_config", "check_variant", "synthetic_data"]
+__all__ = ["VARIANTS", "base_config", "check_variant", "synthetic_data", "validate"]
 
 VARIANTS = (None, "synthetic", "smoke")
 
@@ -113,6 +113,48 @@ def base_config() -> ml_collections.ConfigDict:
     c.mesh.data = -1  # -1: all devices not used by the model axis
     c.mesh.model = 1  # >1 shards large parameters over a "model" axis
     return c
+
+
+# Keys checked by validate(): (dotted key, lowest allowed value, what it means).
+_INTEGER_KEYS = (
+    ("batch_size", 1, "the global batch"),
+    ("eval_batch_size", 1, "the global evaluation batch"),
+    ("total_steps", 0, "0: num_epochs passes over the training split"),
+    ("log_every_steps", 1, "steps between metric lines"),
+    ("eval_every_steps", 0, "0: evaluate only at the end"),
+    ("checkpoint_every_steps", 1, "steps between checkpoints"),
+    ("keep_checkpoints", 1, "checkpoints kept besides the best"),
+    ("max_eval_batches", 0, "0: the whole evaluation split"),
+    ("num_plots", 0, "predictions plotted after training"),
+    ("schedule.warmup_steps", 0, "linear warm-up steps"),
+    ("seed", 0, "random seed"),
+)
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _lookup(config, dotted: str):
+    for part in dotted.split("."):
+        config = config[part]
+    return config
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises ``ValueError`` naming the first trainer key whose value cannot work.
+
+    Checks what needs no data (the task, model, optimizer and schedule names are checked where they
+    are built, also before any data is read); the trainer calls it before it writes anything.
+    """
+    for key, lowest, meaning in _INTEGER_KEYS:
+        value = _lookup(config, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            expected = "a positive integer" if lowest == 1 else "an integer >= 0"
+            raise ValueError(f"{key}: expected {expected} ({meaning}), got {value!r}")
+    if not config.total_steps and not float(config.num_epochs) > 0:
+        raise ValueError(f"num_epochs: expected > 0 when total_steps is 0, got {config.num_epochs!r}")
+    if config.dtype not in DTYPES:
+        raise ValueError(f"dtype: expected one of {DTYPES}, got {config.dtype!r}")
+    if not float(config.schedule.base_lr) > 0:
+        raise ValueError(f"schedule.base_lr: expected > 0, got {config.schedule.base_lr!r}")
 
 
 def check_variant(arg) -> str | None:

@@ -10,13 +10,33 @@ import numpy as np
 from cfjax.data.pipeline import make_eval_loader, make_train_loader
 from cfjax.data.records import AdaptedSource
 
-__all__ = ["Dataset", "data_dir", "load_dataset"]
+__all__ = ["Dataset", "check_data_dir", "data_dir", "load_dataset"]
 
 
 def data_dir(config) -> Path:
     """``config.data.data_dir``, else ``$CFJAX_DATA_DIR``, else ``~/tensorflow_datasets``."""
     root = config.data.data_dir or os.environ.get("CFJAX_DATA_DIR") or "~/tensorflow_datasets"
     return Path(root).expanduser()
+
+
+def _data_dir_source(config) -> str:
+    if config.data.data_dir:
+        return "data.data_dir"
+    return "$CFJAX_DATA_DIR" if os.environ.get("CFJAX_DATA_DIR") else "the data directory (set $CFJAX_DATA_DIR)"
+
+
+def check_data_dir(config, write: bool) -> None:
+    """The data directory is a directory (and writable when data must be generated); else one line."""
+    root = data_dir(config).absolute()
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        what = "is a file" if existing == root else f"is inside the file {existing}"
+        raise NotADirectoryError(f"{_data_dir_source(config)}: {root} {what}; point it at a directory")
+    if write and existing is not None and not os.access(existing, os.W_OK):
+        raise PermissionError(
+            f"{_data_dir_source(config)}: cannot write in {existing} to generate the synthetic data; "
+            "point it at a directory you can write"
+        )
 
 
 class Dataset:
@@ -89,11 +109,18 @@ def load_dataset(config) -> Dataset:
     root = data_dir(config)
     kwargs = dict(config.data.builder_kwargs)
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    check_data_dir(config, write=False)
     if name == "cfjax_synthetic":
         import jax
 
         if jax.process_index() == 0:  # one writer; the other processes wait, then read
-            builders.build_dataset(name, cfg, root, **kwargs)
+            builder = builders.dataset_builder(name, cfg, root, **kwargs)
+            if not builder.is_prepared():
+                check_data_dir(config, write=True)
+                from cfjax.train.writers import report
+
+                report(f"data: generating {name}/{builder.builder_config.name} in {root} (once; later runs reuse it)")
+                builders.build_dataset(name, cfg, root, quiet=True, **kwargs)
         if jax.process_count() > 1:
             from jax.experimental import multihost_utils
 

@@ -11,8 +11,8 @@ on the number of devices or processes.
 from __future__ import annotations
 
 import json
-import logging
 import math
+import os
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
@@ -26,14 +26,14 @@ import optax
 from cfjax.models import build, non_adaptive
 from cfjax.train import partitioning
 from cfjax.train.checkpoints import Checkpointer, format_init_table, load_weights, merge_weights
+from cfjax.train.config import validate
 from cfjax.train.data import example_batch, load_dataset
-from cfjax.train.optim import make_optimizer, make_schedule
+from cfjax.train.optim import fit_warmup, make_optimizer, make_schedule
 from cfjax.train.tasks import get_task
-from cfjax.train.writers import MetricWriter, Progress
+from cfjax.train.writers import MetricWriter, Progress, report
 
 __all__ = ["Experiment", "evaluate", "train"]
 
-log = logging.getLogger("cfjax.train")
 _norm = getattr(optax.tree_utils, "tree_norm", None) or optax.tree_utils.tree_l2_norm  # renamed in optax 0.2.5
 
 
@@ -45,6 +45,7 @@ class Experiment:
     """What ``train``, ``evaluate`` and ``predict`` share: task, mesh, data, model, state layout."""
 
     def __init__(self, config, workdir):
+        validate(config)  # every check that needs no data comes before the data is generated
         self.config = config
         self.workdir = Path(workdir)
         self.task = get_task(config)
@@ -55,7 +56,6 @@ class Experiment:
                     f"{name}: {config[name]} does not split over the mesh's {self.mesh.shape['data']} data devices; "
                     "use a multiple (or set mesh.data)"
                 )
-        self.dataset = load_dataset(config)
         model_config = config.model.to_dict()
         if not config.adaptive:
             model_config = non_adaptive(model_config)
@@ -65,12 +65,14 @@ class Experiment:
         self.model = build(model_config)
         self.train_transform = self.task.transform(config, train=True)
         self.eval_transform = self.task.transform(config, train=False)
+        self.dataset = load_dataset(config)
         n_train = self.dataset.num_examples(config.data.train_split)
         if config.total_steps:
             self.total_steps = int(config.total_steps)
         else:
             self.total_steps = max(1, math.ceil(config.num_epochs * n_train / config.batch_size))
-        self.schedule = make_schedule(config.schedule, self.total_steps)
+        schedule, self.notes = fit_warmup(config.schedule, self.total_steps)
+        self.schedule = make_schedule(schedule, self.total_steps)
         self._build_state()
         self._train_step = self._eval_step = None
 
@@ -107,8 +109,7 @@ class Experiment:
         fresh = {k: state[k] for k in ("params", "batch_stats") if k in state}
         classes = (getattr(build(info["model"]), "num_classes", None), getattr(self.model, "num_classes", None))
         merged, groups = merge_weights(fresh, loaded, classes)
-        if jax.process_index() == 0:
-            print(format_init_table(info, groups, classes), flush=True)
+        report(format_init_table(info, groups, classes))
 
         def place(value, sharding):
             if not isinstance(value, np.ndarray):
@@ -239,7 +240,10 @@ def train(
     Returns the final evaluation metrics (or ``{}`` when preempted by SIGTERM).
     """
     workdir = Path(workdir)
+    _check_workdir(workdir)
     exp = Experiment(config, workdir)
+    for note in exp.notes:
+        report(note)
     initial = None
     if config.init_from and not any(p.name.isdigit() for p in (workdir / "checkpoints").glob("*")):
         initial = exp.pretrained_state(config.init_from)  # fails before anything is written
@@ -249,12 +253,12 @@ def train(
     latest = ckpt.latest_step()
     if latest is not None:
         state = ckpt.restore(latest, exp.abstract_state, loader)
-        log.info("resumed from step %d in %s", latest, workdir)
+        report(f"resumed from step {latest} ({workdir / 'checkpoints' / str(latest)})")
     else:
         state = initial if initial is not None else exp.init_state()
     step = int(jax.device_get(state["step"]))
     total = exp.total_steps
-    writer = MetricWriter(workdir)
+    writer = MetricWriter(workdir, start_step=step)
     bar = Progress(total, step, config.batch_size, enabled=progress)
     train_step = exp.train_step()
 
@@ -289,13 +293,16 @@ def train(
                 writer.write(step, "eval", scores)
                 ckpt.save(step, state, loader, scores)
                 last_saved = step
+                report(f"step {step}: eval {format_metrics(scores)}; checkpoint saved")
             elif step % config.checkpoint_every_steps == 0 and step < total or preempted:
                 _check_finite(*pending, workdir, last_saved)
                 ckpt.save(step, state, loader)
                 last_saved = step
+                if not preempted:
+                    report(f"step {step}: checkpoint saved")
             if preempted:
                 ckpt.wait()
-                log.warning("SIGTERM: saved step %d in %s; run the same command to resume", step, workdir)
+                report(f"SIGTERM: saved step {step} in {workdir / 'checkpoints'}; run the same command to resume")
                 return {}
         if pending is not None:
             _check_finite(*pending, workdir, last_saved)
@@ -304,6 +311,8 @@ def train(
         if ckpt.latest_step() != step:
             ckpt.save(step, state, loader, scores)
         ckpt.wait()
+        bar.close()
+        report(f"step {step}: eval {format_metrics(scores)}; checkpoint saved in {workdir / 'checkpoints'}")
         return scores
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -311,6 +320,20 @@ def train(
         writer.close()
         ckpt.close()
         loader.close()
+
+
+def format_metrics(metrics: dict) -> str:
+    """``"top1=0.75 loss=1.234"``: the scalars of ``metrics`` on one line."""
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+
+
+def _check_workdir(workdir: Path) -> None:
+    """The workdir is a directory (or can be one) that this process may write; else one line."""
+    existing = next((p for p in (workdir.absolute(), *workdir.absolute().parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NotADirectoryError(f"workdir: {existing} exists and is not a directory; choose a directory")
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise PermissionError(f"workdir: cannot write in {existing}; choose a directory you can write")
 
 
 def _check_finite(step: int, metrics: dict, workdir: Path, last_saved: int | None) -> None:
@@ -333,9 +356,11 @@ def evaluate(config, workdir, checkpoint: str | int = "best", split: str | None 
     Writes ``workdir/eval_<split>.json`` (metrics, step) and ``eval_<split>_per_class.csv``.
     """
     workdir = Path(workdir)
+    _check_has_checkpoints(workdir)  # before the data is read or anything is created
     exp = Experiment(config, workdir)
     state, step = restore_state(exp, checkpoint)
     split = split or config.data.eval_split
+    report(f"evaluating step {step} ({checkpoint} checkpoint in {workdir / 'checkpoints'}) on split {split!r}")
     scores, table = exp.run_eval(state, split)
     if jax.process_index() == 0:
         (workdir / f"eval_{split}.json").write_text(json.dumps({"step": step, "split": split, **scores}, indent=1))
@@ -343,9 +368,18 @@ def evaluate(config, workdir, checkpoint: str | int = "best", split: str | None 
     return scores, table
 
 
+def _check_has_checkpoints(workdir: Path) -> None:
+    if not any(p.name.isdigit() for p in (workdir / "checkpoints").glob("*")):
+        raise FileNotFoundError(
+            f"checkpoint: no checkpoint in {workdir / 'checkpoints'}; train first (python -m experiments.train "
+            f"--config ... --workdir {workdir})"
+        )
+
+
 def restore_state(exp: Experiment, checkpoint: str | int = "best"):
     """``(state, step)`` of ``checkpoint`` in ``exp.workdir``: "best", "latest" or a step number."""
-    ckpt = Checkpointer(exp.workdir, exp.config.keep_checkpoints, exp.task.best_metric)
+    _check_has_checkpoints(exp.workdir)
+    ckpt = Checkpointer(exp.workdir, exp.config.keep_checkpoints, exp.task.best_metric, create=False)
     try:
         if checkpoint == "best":
             best = ckpt.best()
@@ -354,8 +388,6 @@ def restore_state(exp: Experiment, checkpoint: str | int = "best"):
             step = ckpt.latest_step()
         else:
             step = int(checkpoint)
-        if step is None:
-            raise FileNotFoundError(f"checkpoint: no checkpoint in {exp.workdir / 'checkpoints'}; train first")
         return ckpt.restore(step, exp.abstract_state), step
     finally:
         ckpt.close()

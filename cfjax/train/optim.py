@@ -14,12 +14,31 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
-__all__ = ["decay_mask", "lr_multipliers", "make_optimizer", "make_schedule", "param_path"]
+__all__ = ["decay_mask", "fit_warmup", "lr_multipliers", "make_optimizer", "make_schedule", "param_path"]
 
 SCHEDULES = ("cosine", "multistep", "constant")
 OPTIMIZERS = ("sgd", "adamw")
+
+
+WARMUP_FRACTION_OF_SHORT_RUN = 0.1
+
+
+def fit_warmup(config, total_steps: int):
+    """``(schedule config, notes)``: ``config`` itself, or, when its warm-up is not shorter than the
+    run (a short trial run of a full recipe), a copy warming up for 10% of the run, and a note saying so."""
+    warmup = int(config.warmup_steps)
+    if warmup < total_steps:
+        return config, []
+    fitted = ml_collections.ConfigDict(config.to_dict() if hasattr(config, "to_dict") else dict(config))
+    fitted.warmup_steps = int(total_steps * WARMUP_FRACTION_OF_SHORT_RUN)
+    note = (
+        f"schedule.warmup_steps={warmup} is not shorter than the run ({total_steps} steps): warming up for "
+        f"{fitted.warmup_steps} steps ({WARMUP_FRACTION_OF_SHORT_RUN:.0%} of the run) instead"
+    )
+    return fitted, [note]
 
 
 def make_schedule(config, total_steps: int) -> optax.Schedule:

@@ -187,7 +187,7 @@ def test_smoke_is_small(name):
 
 
 @pytest.mark.parametrize("group", SMOKE_GROUPS, ids=lambda g: g[0])
-def test_smoke_trains_and_evaluates(group, smoke_data_dir, tmp_path, quick_compile):
+def test_smoke_trains_and_evaluates(group, smoke_data_dir, tmp_path, quick_compile, capsys):
     from cfjax.train import loop
 
     name = group[0]
@@ -203,6 +203,8 @@ def test_smoke_trains_and_evaluates(group, smoke_data_dir, tmp_path, quick_compi
     assert [r["step"] for r in records if r["split"] == "train"] == list(range(1, c.total_steps + 1))
     assert (workdir / "best.json").exists()
     assert (workdir / "checkpoints" / str(c.total_steps)).is_dir()
+    capsys.readouterr()
     evaluated, table = loop.evaluate(c, workdir, "best")
+    assert f"evaluating step {c.total_steps} (best checkpoint" in capsys.readouterr().out
     assert evaluated[best] == pytest.approx(metrics[best])
     assert (workdir / f"eval_{c.data.eval_split}.json").exists() and table["class"]

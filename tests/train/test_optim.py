@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from cfjax.train.config import base_config
-from cfjax.train.optim import decay_mask, lr_multipliers, make_optimizer, make_schedule
+from cfjax.train.optim import decay_mask, fit_warmup, lr_multipliers, make_optimizer, make_schedule
 
 
 def schedule_config(**changes):
@@ -92,3 +92,15 @@ def test_lr_multiplier_errors():
 def test_multistep_boundaries_on_one_step_both_decay():
     lr = make_schedule(schedule_config(name="multistep", base_lr=1.0, boundaries=(0.5, 0.55)), total_steps=4)
     assert float(lr(3)) == pytest.approx(0.01)
+
+
+def test_warmup_longer_than_a_short_run_is_fitted_and_said():
+    c = base_config().schedule
+    c.warmup_steps = 50
+    fitted, notes = fit_warmup(c, 10)
+    assert fitted.warmup_steps == 1 and c.warmup_steps == 50  # 10% of the run; the config is not changed
+    assert len(notes) == 1 and "schedule.warmup_steps=50" in notes[0] and "10 steps" in notes[0]
+    schedule = make_schedule(fitted, 10)
+    assert float(schedule(0)) == 0.0 and float(schedule(1)) == pytest.approx(c.base_lr)
+    same, none = fit_warmup(c, 51)
+    assert same is c and none == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
 
 import tensorflow_datasets as tfds
@@ -30,8 +32,8 @@ __all__ = [
     "RealConfig",
     "SyntheticConfig",
     "build_dataset",
-    "dataset_builder",
     "charades_frame_labels",
+    "dataset_builder",
     "frames_array",
     "load_act_ground_truth",
     "make_record",
@@ -88,7 +90,9 @@ def dataset_builder(name: str, config: str, data_dir, num_workers: int = 1, **kw
     return cls(config=cfg, data_dir=os.fspath(data_dir), **extra)
 
 
-def build_dataset(name: str, config: str, data_dir, manual_dir=None, num_workers: int = 1, **kwargs) -> tfds.core.DatasetBuilder:
+def build_dataset(
+    name: str, config: str, data_dir, manual_dir=None, num_workers: int = 1, quiet: bool = False, **kwargs
+) -> tfds.core.DatasetBuilder:
     """Prepares dataset ``name`` / ``config`` as array_record under ``data_dir``.
 
     Arguments as :func:`dataset_builder`, plus ``manual_dir``: the manual directory
@@ -100,5 +104,21 @@ def build_dataset(name: str, config: str, data_dir, manual_dir=None, num_workers
     """
     builder = dataset_builder(name, config, data_dir, num_workers, **kwargs)
     download_config = tfds.download.DownloadConfig(manual_dir=None if manual_dir is None else os.fspath(manual_dir))
-    builder.download_and_prepare(file_format="array_record", download_config=download_config)
+    if quiet and not builder.is_prepared():
+        with contextlib.redirect_stdout(io.StringIO()), _tfds_progress_bars(False):
+            builder.download_and_prepare(file_format="array_record", download_config=download_config)
+    else:
+        builder.download_and_prepare(file_format="array_record", download_config=download_config)
     return builder
+
+
+@contextlib.contextmanager
+def _tfds_progress_bars(enabled: bool):
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    previous = getattr(tqdm_utils, "_active", True)  # TFDS has a setter but no getter
+    tqdm_utils.display_progress_bar(enabled)
+    try:
+        yield
+    finally:
+        tqdm_utils.display_progress_bar(previous)
