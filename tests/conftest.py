@@ -20,9 +20,18 @@ hypothesis.settings.register_profile(
 )
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cfjax"))
 
-# Identical programs (the trainer tests build the same tiny model many times) compile once
-# per session: XLA's persistent cache in a per-session temporary directory.
+# Identical programs (the trainer tests build the same tiny model many times) compile once per
+# test run: XLA's persistent cache in a temporary directory shared by the xdist workers of one run
+# and by the command lines the tests start (they inherit JAX_COMPILATION_CACHE_DIR).
 import tempfile  # noqa: E402
 
-jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="cfjax_xla_cache_"))
+_run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+if _run:
+    _cache = os.path.join(tempfile.gettempdir(), f"cfjax_xla_cache_{_run}")
+    os.makedirs(_cache, exist_ok=True)
+else:
+    _cache = tempfile.mkdtemp(prefix="cfjax_xla_cache_")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _cache)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1.0")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)

@@ -68,7 +68,7 @@ class SamplingGridTest(chex.TestCase):
         np.testing.assert_allclose(ops.sampling_grid(jnp.asarray(s)), reference.sampling_grid(s), atol=1e-12)
 
     def test_gradient(self):
-        check_grads(ops.sampling_grid, (jnp.asarray(_random(3, (2, 5))),), order=2, modes=("fwd", "rev"))
+        check_grads(jax.jit(ops.sampling_grid), (jnp.asarray(_random(3, (2, 5))),), order=2, modes=("fwd", "rev"))
 
     def test_rejects_bad_input(self):
         with self.assertRaisesRegex(ValueError, r"scores: expected \[B, K\]"):
@@ -170,13 +170,15 @@ class GridPoolTest(chex.TestCase):
     def test_gradients_x_scores_grid(self):
         x = jnp.asarray(_random(13, (2, 9, 1, 1, 2)))  # H = W = 1
         scores = jnp.asarray(_random(14, (2, 4)))
-        check_grads(lambda a, s: ops.grid_pool(a, ops.sampling_grid(s)), (x, scores), order=1, modes=("fwd", "rev"))
+        pool = jax.jit(lambda a, s: ops.grid_pool(a, ops.sampling_grid(s)))
+        check_grads(pool, (x, scores), order=1, modes=("fwd", "rev"))
         grid = jnp.asarray(_random_grid(15, 2, 4))
-        check_grads(ops.grid_pool, (x, grid), order=1, modes=("fwd", "rev"))
+        check_grads(jax.jit(ops.grid_pool), (x, grid), order=1, modes=("fwd", "rev"))
         y = jnp.asarray(_random(16, (2, 5, 3)))
-        check_grads(ops.grid_unpool, (y, grid), order=1, modes=("fwd", "rev"))
-        check_grads(lambda a, s: ops.grid_unpool(a, ops.sampling_grid(s)), (y, scores), order=1, modes=("fwd", "rev"))
-        check_grads(lambda a: ops.upsample_linear(a, 11), (y,), order=1, modes=("fwd", "rev"))
+        check_grads(jax.jit(ops.grid_unpool), (y, grid), order=1, modes=("fwd", "rev"))
+        unpool = jax.jit(lambda a, s: ops.grid_unpool(a, ops.sampling_grid(s)))
+        check_grads(unpool, (y, scores), order=1, modes=("fwd", "rev"))
+        check_grads(jax.jit(lambda a: ops.upsample_linear(a, 11)), (y,), order=1, modes=("fwd", "rev"))
 
     def test_gradient_to_grid_is_nonzero_and_finite_for_1x1(self):
         x = jnp.asarray(_random(17, (1, 8, 1, 1, 4)))
@@ -296,7 +298,7 @@ class GaussianAlignmentTest(chex.TestCase):
             g = ops.sampling_grid(scores)
             return ops.aligned_aggregate(fine, attention, ops.gaussian_alignment(g, mask, offset, 5.0), mask)
 
-        check_grads(f, (fine, attention, scores, offset + 0.3), order=1, modes=("fwd", "rev"))
+        check_grads(jax.jit(f), (fine, attention, scores, offset + 0.3), order=1, modes=("fwd", "rev"))
 
     def test_vmap_equals_loop(self):
         grid, mask, offset = self._inputs(35, [8, 5, 3], 8, num=3)

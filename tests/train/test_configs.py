@@ -3,17 +3,12 @@
 For every ``configs/*.py`` (but ``common.py`` and ``__init__.py``): the full-scale and
 synthetic configs build their model and both input transforms, and agree with their
 dataset; a few full-scale models have plausible parameter counts (abstract shapes only);
-every smoke config trains a few steps, evaluates, checkpoints. Smoke configs that are
-identical (the same recipe on two real datasets: the smoke run only sees synthetic data)
-are trained once; a test checks that the others are indeed identical.
+every smoke config is small (the smoke runs themselves: test_smoke_classification.py and
+test_smoke_methods.py). Smoke configs that are identical (the same recipe on two real datasets:
+the smoke run only sees synthetic data) are trained once; a test checks that they are identical.
 """
 
 from __future__ import annotations
-
-import importlib
-import json
-import math
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,13 +20,7 @@ from cfjax.models import build, non_adaptive
 from cfjax.train import tasks
 from cfjax.train.optim import lr_multipliers, make_optimizer, make_schedule
 from configs import common
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-NAMES = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem not in ("common", "__init__"))
-
-
-def get_config(name, variant=None):
-    return importlib.import_module(f"configs.{name}").get_config(variant)
+from tests.train.smoke import NAMES, SMOKE_GROUPS, get_config
 
 
 def count_params(tree) -> int:
@@ -132,48 +121,14 @@ def test_coarse_fine_fusion_lr_multiplier_matches():
 
 
 # ------------------------------------------------------------------------------------ smoke
+# The smoke runs themselves are in test_smoke_classification.py and test_smoke_methods.py (two files,
+# so the two test workers share them); tests/train/smoke.py groups identical smoke configs.
 
 
-def _smoke_groups():
-    """Names whose smoke configs are identical, grouped; the first of each group is trained."""
-    groups: dict[str, list[str]] = {}
-    for name in NAMES:
-        groups.setdefault(get_config(name, "smoke").to_json(sort_keys=True), []).append(name)
-    return list(groups.values())
-
-
-SMOKE_GROUPS = _smoke_groups()
-
-
-@pytest.fixture(scope="session")
-def smoke_data_dir(tmp_path_factory):
-    """One data directory for every smoke run: each synthetic dataset is generated once."""
-    return tmp_path_factory.mktemp("smoke_data")
-
-
-class _QuickCompileJax:
-    """``jax`` as seen by the trainer loop, whose ``jit`` compiles at XLA's optimisation level 0."""
-
-    def __getattr__(self, name):
-        return getattr(jax, name)
-
-    @staticmethod
-    def jit(fun, **kwargs):
-        return jax.jit(fun, compiler_options={"xla_backend_optimization_level": 0}, **kwargs)
-
-
-@pytest.fixture
-def quick_compile(monkeypatch):
-    """Smoke runs are all compile: on a CPU, XLA's optimisation level 0 halves it, and threefry's
-    random-initialiser graphs are about half of a tiny model's init compile (``rbg`` keys are
-    cheap). A smoke run tests the pipeline, not the speed of the code nor the random stream."""
-    from cfjax.train import loop
-
-    monkeypatch.setattr(loop, "jax", _QuickCompileJax())
-    previous = jax.config.jax_default_prng_impl
-    jax.config.update("jax_default_prng_impl", "rbg")
-    yield
-    jax.config.update("jax_default_prng_impl", previous)
+def test_smoke_groups_cover_every_config():
+    assert sorted(name for group in SMOKE_GROUPS for name in group) == NAMES
+    for group in SMOKE_GROUPS:  # a group's configs are identical: training its first one tests them all
+        assert len({get_config(name, "smoke").to_json(sort_keys=True) for name in group}) == 1
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -184,27 +139,3 @@ def test_smoke_is_small(name):
     assert c.total_steps <= 3 and c.eval_every_steps == 0 and c.max_eval_batches == 1 and c.num_plots == 1
     assert c.batch_size % jax.device_count() == 0 and c.eval_batch_size % jax.device_count() == 0
     assert c.input.crop_size <= 32
-
-
-@pytest.mark.parametrize("group", SMOKE_GROUPS, ids=lambda g: g[0])
-def test_smoke_trains_and_evaluates(group, smoke_data_dir, tmp_path, quick_compile, capsys):
-    from cfjax.train import loop
-
-    name = group[0]
-    c = get_config(name, "smoke")
-    c.data.data_dir = str(smoke_data_dir)
-    workdir = tmp_path / name
-    metrics = loop.train(c, workdir, progress=False)
-    best = tasks.get_task(c).best_metric
-    assert math.isfinite(metrics[best]), metrics
-    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    evals = [r for r in records if r["split"] == "eval"]
-    assert evals and evals[-1]["step"] == c.total_steps and best in evals[-1]
-    assert [r["step"] for r in records if r["split"] == "train"] == list(range(1, c.total_steps + 1))
-    assert (workdir / "best.json").exists()
-    assert (workdir / "checkpoints" / str(c.total_steps)).is_dir()
-    capsys.readouterr()
-    evaluated, table = loop.evaluate(c, workdir, "best")
-    assert f"evaluating step {c.total_steps} (best checkpoint" in capsys.readouterr().out
-    assert evaluated[best] == pytest.approx(metrics[best])
-    assert (workdir / f"eval_{c.data.eval_split}.json").exists() and table["class"]

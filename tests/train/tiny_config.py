@@ -17,7 +17,7 @@ def get_config(arg=None):
     c.eval_input.short_side = 32
     c.batch_size, c.eval_batch_size = 8, 8
     c.total_steps = 4
-    c.schedule.base_lr, c.schedule.warmup_steps = 0.05, 1
+    c.schedule.base_lr, c.schedule.warmup_steps = 0.01, 1
     c.log_every_steps, c.checkpoint_every_steps, c.eval_every_steps = 1, 2, 0
     c.num_plots = 0
     return c
