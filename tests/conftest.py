@@ -1,12 +1,14 @@
-"""Test setup: 8 simulated CPU devices, float64 enabled, bounded hypothesis runs.
+"""Test setup: 8 simulated CPU devices, quick compilation, float64 enabled, bounded hypothesis runs.
 
 XLA_FLAGS must be set before jax initialises its backends, so this runs at import.
 """
 
 import os
 
+# Tests are mostly compilation of tiny programs: XLA's backend optimisation level 0 compiles them
+# about a third faster (the results agree with eager execution at least as closely).
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 

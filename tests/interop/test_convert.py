@@ -64,10 +64,10 @@ def test_convert_command_writes_a_checkpoint_that_loads_without_torch(x3d_xs_fil
     again = run("experiments.convert", "--source", "pytorchvideo", "--model", "x3d_xs", "--checkpoint", str(path),
                 "--out", str(out))
     assert again.returncode == 2 and again.stderr.strip().splitlines() == [
-        f"error: --out: {out} already holds a checkpoint; choose a new directory"]
+        f"error: --out: {out} already holds a checkpoint; choose a new directory", "(add --debug for the traceback)"]
     missing = run("experiments.convert", "--source", "torchvision", "--model", "r2plus1d_18", "--checkpoint",
                   str(tmp_path / "nope.pth"), "--out", str(tmp_path / "never"))
-    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 2
     assert "no file" in missing.stderr and not (tmp_path / "never").exists()
 
 

@@ -211,7 +211,7 @@ def test_two_processes_match_one(uninterrupted, data_dir, tmp_path):
     """Two processes of one device each (the command line, as on a cluster) train what one process of
     8 devices trains (the module's uninterrupted run), up to the reduction-order drift of 8 vs 1 devices."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=0")
     port = _free_port()
     procs = [
         subprocess.Popen(

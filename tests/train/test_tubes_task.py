@@ -18,7 +18,7 @@ from cfjax.data.records import example_from_record
 from cfjax.train import loop, tasks
 from cfjax.train.writers import read_metrics
 from configs import common
-from tests.train.test_configs import _QuickCompileJax
+from tests.train.smoke import _QuickCompileJax
 
 FRAMES, SIZE = 16, 64
 
