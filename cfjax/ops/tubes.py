@@ -175,10 +175,12 @@ def match_anchors_to_tubes(
     consecutive among the boxes that exist) and ``K = segment_length``:
 
     * ``first[a, g]``: mean IoU of the anchor with the first ``K`` GT boxes;
-    * ``best[a, g]``: max over all windows of ``K`` consecutive GT boxes of
-      the mean IoU.
+    * ``best[a, g]``: max of the mean IoU over the ``floor(n / K)`` disjoint
+      segments of the tube's ``n`` boxes, segment ``j`` being boxes
+      ``j K .. j K + K - 1`` (the paper's segments; a partial tail segment is
+      not used, so segment 0 is the one ``first`` uses).
 
-    A tube with fewer than ``K`` boxes has a single window: all of its boxes.
+    A tube with fewer than ``K`` boxes has a single segment: all of its boxes.
     A tube with no box (``gt_valid[g]`` all False, i.e. padding) is ignored.
 
     * positive: ``first[a, g] > pos_threshold`` for some tube;
@@ -234,8 +236,10 @@ def match_anchors_to_tubes(
     padded = jnp.pad(packed, ((0, 0), (0, 0), (0, k - 1)))
     window_sum = sum(padded[..., i : i + length] for i in range(k))
     window_mean = window_sum / jnp.maximum(jnp.minimum(count, k), 1)[None, :, None].astype(window_sum.dtype)
-    num_windows = jnp.maximum(count - k + 1, 1)  # [G]
-    in_range = jnp.arange(length)[None, None, :] < num_windows[None, :, None]
+    # The disjoint segments start at s = 0, K, 2K, ... with s + K <= count (window 0 when count < K).
+    starts = jnp.arange(length)[None, :]
+    in_range = ((starts % k == 0) & (starts + k <= count[:, None])) | (starts == 0)
+    in_range = in_range[None]  # [1, G, L]
     exists = (count > 0)[None, :]  # [1, G]
     first = jnp.where(exists, window_mean[..., 0], -1)
     best = jnp.where(exists, jnp.max(jnp.where(in_range, window_mean, 0), axis=-1), 0)
@@ -492,16 +496,17 @@ def key_timestamp_labels(boxes, *, plus_one: bool, eps: float = 0.8, valid=None,
 def local_search(coarse_box, proposals, scores, *, sigma: float = 0.8, mask=None, fallback_score=0.0):
     """Local refinement of one coarse box by the best proposal near it (CFAD Eq. 7).
 
-    The search window is centred on the coarse box's centre, of size
-    ``sigma * w`` by ``sigma * h`` (``w = x2 - x1``, continuous). Among the
-    proposals whose centre lies in the window (borders included) and in
-    ``mask``, the best-scoring one is taken (ties: lower index); if there is
-    none, the coarse box is kept. vmap over steps for a tube.
+    The search window is ``[cx - sigma w, cx + sigma w] x [cy - sigma h, cy + sigma h]``
+    around the coarse box's centre ``(cx, cy)`` (half-width ``sigma * w``,
+    ``w = x2 - x1``, continuous). Among the proposals whose centre lies in the
+    window (borders included) and in ``mask``, the best-scoring one is taken
+    (ties: lower index); if there is none, the coarse box is kept. vmap over
+    steps for a tube.
 
     Args:
       coarse_box: ``[4]``.
       proposals: ``[P, 4]``; scores: ``[P]``; mask: optional ``[P]`` bool.
-      sigma: window scale (0.8 in the paper).
+      sigma: half-width of the window in box widths / heights (0.8 in the paper).
       fallback_score: score returned when nothing is found.
 
     Returns:
@@ -518,8 +523,8 @@ def local_search(coarse_box, proposals, scores, *, sigma: float = 0.8, mask=None
     mask = jnp.ones((num,), bool) if mask is None else jnp.asarray(mask)
     check_bool("mask", mask, (num,), "[P]")
     cx, cy = (coarse_box[0] + coarse_box[2]) / 2, (coarse_box[1] + coarse_box[3]) / 2
-    half_w = sigma * (coarse_box[2] - coarse_box[0]) / 2
-    half_h = sigma * (coarse_box[3] - coarse_box[1]) / 2
+    half_w = sigma * (coarse_box[2] - coarse_box[0])
+    half_h = sigma * (coarse_box[3] - coarse_box[1])
     px, py = (proposals[:, 0] + proposals[:, 2]) / 2, (proposals[:, 1] + proposals[:, 3]) / 2
     inside = mask & (jnp.abs(px - cx) <= half_w) & (jnp.abs(py - cy) <= half_h)
     if num == 0:

@@ -39,7 +39,8 @@ def _ref_match(anchors, gt, valid, k, pos, neg, plus_one, best_anchor=False):
             vals = [_ref_iou(anchor, gt[g, t], plus_one) for t in range(gt.shape[1]) if valid[g, t]]
             if not vals:
                 continue
-            windows = [sum(vals[s : s + k]) / len(vals[s : s + k]) for s in range(max(len(vals) - k + 1, 1))]
+            # the disjoint K-box segments (a partial tail is dropped; a short tube is one segment)
+            windows = [sum(vals[s : s + k]) / len(vals[s : s + k]) for s in range(0, max(len(vals) - k + 1, 1), k)]
             first[a, g], best[a, g] = windows[0], max(windows)
     positive = (first > pos).any(1)
     assigned = first.argmax(1)
@@ -205,12 +206,28 @@ class MatchingTest(chex.TestCase):
         )
         match = self.variant(functools.partial(ops.match_anchors_to_tubes, **_MATCH_ARGS))
         assigned, positive, negative = match(anchors, gt, valid)
-        # Anchor 1 meets tube 0 only in its last 4 frames: first six = 0, best window (frames 4..9) = 4/6,
-        # neither positive nor negative. Tube 1's six boxes start at frame 4.
+        # Anchor 1 meets tube 0 only in its last 4 frames: tube 0's one disjoint 6-box segment is
+        # frames 0..5 (the tail 6..9 is not a segment), mean IoU 0, so anchor 1 is negative (a sliding
+        # window over frames 4..9 would give 4/6). Tube 1's six boxes start at frame 4.
         np.testing.assert_array_equal(positive, [True, False, True, False])
-        np.testing.assert_array_equal(negative, [False, False, False, True])
+        np.testing.assert_array_equal(negative, [False, True, False, True])
         np.testing.assert_array_equal(np.asarray(assigned)[[0, 2]], [0, 1])
         self.assertEqual(assigned.dtype, jnp.int32)
+
+    def test_negatives_use_the_disjoint_segments(self):
+        # 12 boxes, K = 6: segments are boxes 0..5 and 6..11. The anchor sits on boxes 5 and 6 only:
+        # each segment's mean IoU is 1/6 < 0.3, so it is negative; the sliding window 1..6 (2/6) was not.
+        length = 12
+        gt = np.tile(np.asarray([200.0, 200, 210, 210]), (length, 1))
+        gt[[5, 6]] = [0, 0, 10, 10]
+        anchors = jnp.asarray([[0.0, 0.0, 10.0, 10.0]])
+        _, positive, negative = _jit_match(anchors, jnp.asarray(gt[None]), jnp.ones((1, length), bool), **_MATCH_ARGS)
+        self.assertFalse(bool(positive[0]))
+        self.assertTrue(bool(negative[0]))
+        # The same two boxes inside segment 1 (boxes 6 and 7): 2/6 >= 0.3, not negative.
+        gt[5], gt[7] = gt[0], gt[6]
+        _, _, negative = _jit_match(anchors, jnp.asarray(gt[None]), jnp.ones((1, length), bool), **_MATCH_ARGS)
+        self.assertFalse(bool(negative[0]))
 
     def test_segments_skip_missing_frames_and_short_tubes_use_all_boxes(self):
         # Boxes only at even frames: with K = 3 the first segment is frames 0, 2, 4.
@@ -422,7 +439,7 @@ class KeyTimestampTest(chex.TestCase):
 
 
 class LocalSearchTest(chex.TestCase):
-    COARSE = jnp.asarray([0.0, 0.0, 10.0, 20.0])  # centre (5, 10); window |dx| <= 4, |dy| <= 8
+    COARSE = jnp.asarray([0.0, 0.0, 10.0, 20.0])  # centre (5, 10); window |dx| <= 8, |dy| <= 16 (Eq. 7)
 
     @staticmethod
     def _centred(cx, cy, half=2.0):
@@ -433,10 +450,10 @@ class LocalSearchTest(chex.TestCase):
         proposals = jnp.asarray(
             [
                 self._centred(5, 10),  # inside, 0.5
-                self._centred(9, 17, 5),  # inside at the corner (borders count), 0.7
-                self._centred(9.5, 10),  # outside in x, 0.99
+                self._centred(13, 26, 5),  # inside at the corner (borders count), 0.7
+                self._centred(13.5, 10),  # outside in x, 0.99
                 self._centred(5, 10),  # inside but masked out, 0.95
-                self._centred(5, 18.5),  # outside in y, 0.98
+                self._centred(5, 26.5),  # outside in y, 0.98
             ]
         )
         scores = jnp.asarray([0.5, 0.7, 0.99, 0.95, 0.98])
@@ -454,10 +471,24 @@ class LocalSearchTest(chex.TestCase):
         np.testing.assert_array_equal(box, self.COARSE)
         self.assertEqual(float(score), -1.0)
         self.assertFalse(bool(found))
-        # sigma = 3: window |dx| <= 15, |dy| <= 30, both proposals on its border; the better one wins.
-        box, _, found = ops.local_search(self.COARSE, proposals, jnp.asarray([0.9, 0.8]), sigma=3.0)
+        # sigma = 1.5: window |dx| <= 15, |dy| <= 30, both proposals on its border; the better one wins.
+        box, _, found = ops.local_search(self.COARSE, proposals, jnp.asarray([0.9, 0.8]), sigma=1.5)
         self.assertTrue(bool(found))
         np.testing.assert_array_equal(box, proposals[0])
+
+    def test_half_width_is_sigma_w(self):
+        # Eq. 7: [x - sigma w, x + sigma w]. A proposal centred 0.6 w = 6 px right of the coarse
+        # centre is inside the sigma = 0.8 window (half-width 8); the old half-width sigma w / 2 = 4
+        # (the paper's sigma = 0.4 row) missed it.
+        proposals = jnp.asarray([self._centred(11, 10), self._centred(5, 10 + 0.6 * 20)])
+        search = jax.jit(jax.vmap(lambda c, p, s, sigma: ops.local_search(c, p, s, sigma=sigma), (0, 0, 0, None)))
+        args = (jnp.stack([self.COARSE] * 2), proposals[:, None], jnp.asarray([[0.9], [0.8]]))
+        box, score, found = search(*args, 0.8)
+        np.testing.assert_array_equal(found, [True, True])
+        np.testing.assert_array_equal(box, proposals)
+        np.testing.assert_allclose(score, [0.9, 0.8])
+        _, _, found = search(*args, 0.4)
+        np.testing.assert_array_equal(found, [False, False])  # 6 > 4 and 12 > 8
 
     @given(st.integers(0, 10_000))
     def test_vmap_over_steps_matches_a_loop(self, seed):
@@ -471,7 +502,7 @@ class LocalSearchTest(chex.TestCase):
         for i in range(6):
             centre = (proposals[i, :, :2] + proposals[i, :, 2:]) / 2
             c = (coarse[i, :2] + coarse[i, 2:]) / 2
-            half = 0.8 * (coarse[i, 2:] - coarse[i, :2]) / 2
+            half = 0.8 * (coarse[i, 2:] - coarse[i, :2])
             inside = np.all(np.abs(centre - c) <= half, axis=1)
             self.assertEqual(bool(found[i]), inside.any())
             if inside.any():
