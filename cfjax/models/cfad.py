@@ -93,7 +93,7 @@ __all__ = [
     "tube_to_frames",
 ]
 
-INTERPOLATIONS = ("spline", "residual")
+INTERPOLATIONS = ("coarse", "key_spline", "residual")  # refine_tube's final tube; the first is the paper's
 STAGES = ("tpn", "end_to_end")
 
 
@@ -225,32 +225,38 @@ def refine_tube(
     proposal_scores,
     class_score,
     *,
-    alpha: float = 0.5,
+    alpha: float = 0.25,
     sigma: float = 0.8,
-    interpolation: str = "spline",
+    interpolation: str = "coarse",
     proposal_mask=None,
 ):
     """Refine module inference for one tube (CFAD Sec. 3.4).
 
-    Key steps are those with ``importance >= alpha`` plus both ends. At each
-    key step :func:`cfjax.ops.local_search` (window ``sigma w x sigma h``
-    around the coarse box) picks the best-scoring RPN proposal whose centre is
-    inside; when there is none the coarse box stays. Non-key steps:
+    At each key step :func:`cfjax.ops.local_search` (Eq. 7: a window of
+    half-width ``sigma w`` by ``sigma h`` around the coarse box's centre) picks
+    the best-scoring RPN proposal whose centre is inside; when there is none
+    the coarse box stays. The final tube, by ``interpolation``:
 
-    * ``"spline"`` (default): the natural cubic spline through the refined key
-      boxes, evaluated at the step (the interpolation the key-timestamp labels
-      of Eq. 5 assume);
-    * ``"residual"``: the coarse box plus the spline of the key corrections
-      ``refined - coarse`` (keeps the coarse tube's shape between keys).
+    * ``"coarse"`` (default, the paper's "interpolation over all refined boxes
+      and unrefined bounding boxes"): keys are the steps with ``importance >=
+      alpha``; the knots are the refined boxes at key steps and the coarse
+      (Eq. 6) boxes at every other step. Every sampled step is a knot, so the
+      tube passes through them and interpolation only fills the frames between
+      sampled steps (:func:`tube_to_frames`). No key: the coarse tube.
+    * ``"key_spline"`` (ablation; cfjax's earlier default): keys are also both
+      ends; the natural cubic spline through the refined key boxes only.
+    * ``"residual"`` (ablation): keys as ``"key_spline"``; the coarse box plus
+      the spline of the key corrections ``refined - coarse``.
 
-    *Choice: the paper says only that the final tube interpolates refined and
-    coarse boxes.* Step score: ``(class_score + proposal score) / 2`` at a key
-    step where a proposal was found, ``class_score`` elsewhere.
+    Step score: ``(class_score + proposal score) / 2`` at a key step where a
+    proposal was found, ``class_score`` elsewhere.
 
     Args:
       coarse_boxes: ``[N, 4]``; importance: ``[N]`` probabilities.
       proposals: ``[N, R, 4]``; proposal_scores: ``[N, R]`` probabilities.
       class_score: scalar.
+      alpha: importance threshold of a key step (a choice from the paper's 0.15..0.45).
+      sigma: Eq. 7's window half-width in box widths / heights (0.8).
       proposal_mask: optional ``[N, R]`` bool.
 
     Returns:
@@ -260,14 +266,18 @@ def refine_tube(
         raise ValueError(f"interpolation: expected one of {INTERPOLATIONS}, got {interpolation!r}")
     n = coarse_boxes.shape[0]
     steps = jnp.arange(n)
-    is_key = (importance >= alpha) | (steps == 0) | (steps == n - 1)
+    is_key = importance >= alpha
+    if interpolation != "coarse":  # a spline through the keys needs them at the ends
+        is_key = is_key | (steps == 0) | (steps == n - 1)
     if proposal_mask is None:
         proposal_mask = jnp.ones(proposal_scores.shape, bool)
     boxes, scores, found = jax.vmap(lambda c, p, s, m: local_search(c, p, s, sigma=sigma, mask=m))(
         coarse_boxes, proposals, proposal_scores, proposal_mask
     )
     times = normalised_time(n, boxes.dtype)
-    if interpolation == "spline":
+    if interpolation == "coarse":
+        out = coarse_boxes.astype(boxes.dtype)
+    elif interpolation == "key_spline":
         out = spline_interpolate_masked(times, boxes, is_key, times)
     else:
         out = coarse_boxes + spline_interpolate_masked(times, boxes - coarse_boxes, is_key, times)
@@ -329,9 +339,9 @@ class CFAD(nn.Module):
     nonlocal_pool: int = 1
     hourglass_width: int = 128
     rpn_width: int = 256
-    alpha: float = 0.5
+    alpha: float = 0.25
     sigma: float = 0.8
-    interpolation: str = "spline"
+    interpolation: str = "coarse"
     max_tubes: int = 3
     tube_nms_iou: float = 0.2
     pre_nms_tubes: int = 32
@@ -471,7 +481,7 @@ class CFAD(nn.Module):
             refined, step_scores, keys = refine(
                 coarse, jax.nn.sigmoid(imp_logits[pi]), rpn_boxes, rpn_scores, top_scores
             )
-            refined = clip_boxes(refined, height, width)  # a spline may overshoot the frame between keys
+            refined = clip_boxes(refined, height, width)  # a key spline (ablations) may overshoot the frame
             refined_scores = jnp.where(cand_valid, jnp.mean(step_scores, axis=-1), 0)
             top_scores = jnp.where(cand_valid, top_scores, 0)
             to_frames = jax.vmap(lambda bx, tm: tube_to_frames(bx, tm, num_frames))

@@ -334,7 +334,7 @@ class CFADPiecesTest(chex.TestCase):
     def test_refinement_moves_to_the_proposal_in_the_window(self):
         n = 4
         coarse = jnp.tile(jnp.array([[10.0, 10.0, 20.0, 20.0]]), (n, 1))
-        shifted = jnp.array([12.0, 11.0, 22.0, 21.0])  # centre moved (2, 1): inside the 8 x 8 window
+        shifted = jnp.array([12.0, 11.0, 22.0, 21.0])  # centre moved (2, 1): inside the 16 x 16 window
         far = jnp.array([50.0, 50.0, 60.0, 60.0])  # higher score, outside the window
         weaker = jnp.array([9.0, 9.0, 19.0, 19.0])
         proposals = jnp.tile(jnp.stack([shifted, far, weaker])[None], (n, 1, 1))
@@ -343,18 +343,48 @@ class CFADPiecesTest(chex.TestCase):
         np.testing.assert_allclose(boxes, jnp.tile(shifted, (n, 1)), atol=1e-6)
         np.testing.assert_allclose(step_scores, np.full(n, 0.8), rtol=1e-6)
         np.testing.assert_array_equal(keys, np.ones(n, bool))
-        # importance 0: only the two ends are refined, the middle follows the spline (here constant)
-        for interpolation in ("spline", "residual"):
+        # importance 0, ablations: the two ends are refined, the middle follows the spline (here constant)
+        for interpolation in ("key_spline", "residual"):
             boxes, step_scores, keys = refine_tube(
                 coarse, jnp.zeros(n), proposals, scores, 0.7, interpolation=interpolation
             )
             np.testing.assert_array_equal(keys, [True, False, False, True])
             np.testing.assert_allclose(boxes, jnp.tile(shifted, (n, 1)), atol=1e-5)
             np.testing.assert_allclose(step_scores, [0.8, 0.7, 0.7, 0.8], rtol=1e-6)
+        # ... the default forces no key: with importance 0 the tube is the coarse tube
+        boxes, step_scores, keys = refine_tube(coarse, jnp.zeros(n), proposals, scores, 0.7)
+        np.testing.assert_array_equal(keys, False)
+        np.testing.assert_allclose(boxes, coarse)
+        np.testing.assert_allclose(step_scores, np.full(n, 0.7))
         # nothing inside the window: the coarse box stays, the score is the class score
         boxes, step_scores, _ = refine_tube(coarse, jnp.ones(n), proposals[:, 1:2], scores[:, 1:2], 0.7)
         np.testing.assert_allclose(boxes, coarse)
         np.testing.assert_allclose(step_scores, np.full(n, 0.7))
+
+    def test_final_tube_follows_the_coarse_boxes_between_keys(self):
+        # Coarse boxes on an arc (x up 20 px at the middle); keys only at the ends, where the RPN
+        # finds a box shifted 2 px right. The paper's tube: refined ends, coarse boxes in between.
+        n = 5
+        t = np.linspace(0, 1, n)
+        bump = 80 * t * (1 - t)  # 0, 15, 20, 15, 0
+        coarse = jnp.asarray(np.stack([10 + bump, np.full(n, 10.0), 30 + bump, np.full(n, 40.0)], -1))
+        proposals = (coarse + jnp.array([2.0, 0.0, 2.0, 0.0]))[:, None]
+        scores = jnp.full((n, 1), 0.9)
+        importance = jnp.array([0.9, 0.1, 0.2, 0.1, 0.3])  # alpha 0.25: keys at the ends only
+        refine = jax.jit(refine_tube, static_argnames="interpolation")
+        boxes, step_scores, keys = refine(coarse, importance, proposals, scores, 0.5)
+        np.testing.assert_array_equal(keys, [True, False, False, False, True])
+        np.testing.assert_allclose(boxes[1:-1], coarse[1:-1])  # on the coarse arc
+        np.testing.assert_allclose(boxes[np.array([0, -1])], proposals[np.array([0, -1]), 0])
+        np.testing.assert_allclose(step_scores, [0.7, 0.5, 0.5, 0.5, 0.7])
+        # the old default, a spline through the two refined ends: a straight line off the arc by 15-20 px
+        boxes, _, _ = refine(coarse, importance, proposals, scores, 0.5, interpolation="key_spline")
+        np.testing.assert_allclose(boxes[:, 0], np.full(n, 12.0), atol=1e-5)
+        # keys are the steps with importance >= alpha only: the last step (0.2 < 0.25) is not forced in
+        _, _, keys = refine(coarse, importance.at[-1].set(0.2), proposals, scores, 0.5)
+        np.testing.assert_array_equal(keys, [True, False, False, False, False])
+        _, _, keys = refine(coarse, importance.at[-1].set(0.2), proposals, scores, 0.5, interpolation="residual")
+        np.testing.assert_array_equal(keys, [True, False, False, False, True])
 
     def test_synthetic_config_anchors_are_the_kmeans_of_its_training_boxes(self):
         from configs import common
