@@ -15,6 +15,13 @@ config's name, so different builds never share a directory.
 Shows TFDS's tqdm progress bars while examples are generated, then prints a
 summary: examples per split, and the skipped (missing or corrupt) videos, which
 are also listed in ``skipped.json`` next to the dataset.
+
+Tube datasets (``cfjax_ucf101_24``, ``cfjax_jhmdb``, ``cfjax_ucfsports``,
+``cfjax_synthetic/tubes``) also get CFAD's six k-means anchor sizes of their
+training boxes, in ``cfad_anchors.json`` next to the dataset
+(:mod:`cfjax.train.anchors`); a CFAD config without ``model.anchor_sizes``
+reads them. Run again on a prepared dataset (``--manual_dir`` is then not
+needed), it only writes that file if it is missing.
 """
 
 from __future__ import annotations
@@ -54,11 +61,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> dict:
-    """Builds the dataset; returns ``{"builder", "splits": {split: n}, "skipped": {split: [...]}}``."""
+    """Builds the dataset; returns ``{"builder", "splits": {split: n}, "skipped": {split: [...]},
+    "anchors": path of CFAD's anchor file (tube datasets) or None}``."""
     args = parse_args(argv)
     import tensorflow_datasets as tfds
 
-    from cfjax.data.builders import BUILDERS, build_dataset
+    from cfjax.data.builders import BUILDERS, build_dataset, dataset_builder
 
     name, _, config = args.dataset.partition("/")
     if name not in BUILDERS and f"cfjax_{name}" in BUILDERS:
@@ -86,11 +94,13 @@ def main(argv=None) -> dict:
         for key in ("fps", "short_side", "jpeg_quality"):
             if key in overrides:
                 raise SystemExit(f"--{key}: not an option of cfjax_synthetic (use --set height=... etc.)")
-    elif args.manual_dir is None or not os.path.isdir(args.manual_dir):
-        what = "required" if args.manual_dir is None else f"{args.manual_dir} is not a directory"
-        raise SystemExit(f"--manual_dir: {what} for {name}; its layout:\n{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     # Only options that change the config's defaults go into the name.
     overrides = {k: v for k, v in overrides.items() if not hasattr(base, k) or getattr(base, k) != v}
+    if name != "cfjax_synthetic" and (args.manual_dir is None or not os.path.isdir(args.manual_dir)):
+        prepared = args.manual_dir is None and dataset_builder(name, config, args.data_dir, **overrides).is_prepared()
+        if not prepared:  # a prepared dataset needs no manual directory
+            what = "required" if args.manual_dir is None else f"{args.manual_dir} is not a directory"
+            raise SystemExit(f"--manual_dir: {what} for {name}; its layout:\n{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
 
     tfds.display_progress_bar(not args.no_progress)
     builder = build_dataset(
@@ -109,7 +119,30 @@ def main(argv=None) -> dict:
         for s in sorted(skipped):
             for entry in skipped[s]:
                 print(f"  {s}: {entry['video']}: {entry['reason']} ({entry['path']})")
-    return {"builder": builder, "splits": splits, "skipped": skipped}
+    anchors = _cfad_anchors(builder)
+    return {"builder": builder, "splits": splits, "skipped": skipped, "anchors": anchors}
+
+
+def _cfad_anchors(builder):
+    """Writes CFAD's anchor file of a tube dataset if it is missing; returns its path (else ``None``)."""
+    from pathlib import Path
+
+    from cfjax.train.anchors import ANCHORS_FILE, write_anchor_file
+
+    if "tube_boxes" not in builder.info.features:
+        return None
+    path = Path(builder.data_path) / ANCHORS_FILE
+    if path.exists():
+        print(f"CFAD anchors: {path} (exists, kept)")
+        return path
+    try:
+        path, contents = write_anchor_file(builder)
+    except ValueError as e:  # too few boxes to cluster (a tiny build)
+        print(f"CFAD anchors: not written: {e}")
+        return None
+    sizes = ", ".join(f"{w:.3f}x{h:.3f}" for w, h in contents["per_short_side"])
+    print(f"CFAD anchors: k-means of {contents['num_boxes']} training boxes, w x h per short side: {sizes} -> {path}")
+    return path
 
 
 if __name__ == "__main__":

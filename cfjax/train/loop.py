@@ -25,6 +25,7 @@ import optax
 
 from cfjax.models import build, non_adaptive
 from cfjax.train import partitioning
+from cfjax.train.anchors import resolve_anchor_sizes
 from cfjax.train.checkpoints import Checkpointer, format_init_table, load_weights, merge_weights
 from cfjax.train.config import validate
 from cfjax.train.data import example_batch, load_dataset
@@ -56,6 +57,9 @@ class Experiment:
                     f"{name}: {config[name]} does not split over the mesh's {self.mesh.shape['data']} data devices; "
                     "use a multiple (or set mesh.data)"
                 )
+        anchors = resolve_anchor_sizes(config)  # CFAD without model.anchor_sizes: the dataset's k-means anchors
+        if anchors:
+            report(anchors)
         model_config = config.model.to_dict()
         if not config.adaptive:
             model_config = non_adaptive(model_config)
