@@ -71,6 +71,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"  # sgd | adamw
     c.optimizer.momentum = 0.9
+    # SGD: torch's dampening (buf = momentum * buf + (1 - dampening) * g; the first step buf = g)
+    c.optimizer.dampening = 0.0
     c.optimizer.nesterov = False
     c.optimizer.weight_decay = 1e-4  # never applied to biases or normalisation parameters
     c.optimizer.b1 = 0.9
@@ -79,14 +81,25 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.grad_clip_norm = 0.0  # 0: off
     # (regex on the parameter path "a/b/kernel", multiplier); first match wins.
     c.optimizer.lr_multipliers = ()
+    # Regexes on the parameter path: matching parameters are frozen (no gradient, no optimizer state,
+    # no weight decay). Their BatchNorm statistics still update in training (as torch's
+    # requires_grad=False under model.train()). A new run with frozen parameters needs init_from.
+    c.optimizer.freeze = ()
 
     c.schedule = ml_collections.ConfigDict()
-    c.schedule.name = "cosine"  # cosine | multistep | constant
+    c.schedule.name = "cosine"  # cosine | multistep | constant | plateau
     c.schedule.base_lr = 0.1  # for the global batch_size
     c.schedule.warmup_steps = 0
     c.schedule.end_lr_factor = 0.0  # cosine ends at base_lr * end_lr_factor
     c.schedule.boundaries = (0.5, 0.75)  # multistep: fractions of total_steps
-    c.schedule.decay_factor = 0.1  # multistep: lr *= decay_factor at each boundary
+    c.schedule.decay_factor = 0.1  # multistep: lr *= decay_factor at each boundary; plateau: at each plateau
+    # plateau: base_lr (after the warm-up) times a scale kept in the train state; after each
+    # evaluation (eval_every_steps) the eval "loss" improves when below best * (1 - plateau_threshold);
+    # after plateau_patience evaluations without improvement, the next one multiplies the scale by
+    # decay_factor, then plateau_cooldown evaluations are not counted (torch's ReduceLROnPlateau).
+    c.schedule.plateau_patience = 10
+    c.schedule.plateau_threshold = 1e-4
+    c.schedule.plateau_cooldown = 0
 
     c.loss = ml_collections.ConfigDict()
     c.loss.label_smoothing = 0.0
@@ -127,6 +140,8 @@ _INTEGER_KEYS = (
     ("max_eval_batches", 0, "0: the whole evaluation split"),
     ("num_plots", 0, "predictions plotted after training"),
     ("schedule.warmup_steps", 0, "linear warm-up steps"),
+    ("schedule.plateau_patience", 0, "evaluations without improvement before the lr is reduced"),
+    ("schedule.plateau_cooldown", 0, "evaluations not counted after a reduction"),
     ("seed", 0, "random seed"),
 )
 DTYPES = ("float32", "bfloat16", "float16")
@@ -155,6 +170,30 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"dtype: expected one of {DTYPES}, got {config.dtype!r}")
     if not float(config.schedule.base_lr) > 0:
         raise ValueError(f"schedule.base_lr: expected > 0, got {config.schedule.base_lr!r}")
+    dampening = config.optimizer.get("dampening", 0.0)
+    if isinstance(dampening, bool) or not isinstance(dampening, (int, float)) or not 0 <= dampening < 1:
+        raise ValueError(
+            f"optimizer.dampening: expected a number with 0 <= dampening < 1 (torch's SGD), got {dampening!r}"
+        )
+    if dampening and (config.optimizer.name != "sgd" or config.optimizer.nesterov):
+        raise ValueError(
+            f"optimizer.dampening: expected 0 with {'Nesterov momentum' if config.optimizer.nesterov else 'AdamW'} "
+            f"(only plain SGD momentum is dampened, as torch's SGD), got {dampening!r}"
+        )
+    if config.schedule.name == "plateau":
+        if not config.eval_every_steps:
+            raise ValueError(
+                "eval_every_steps: schedule.name='plateau' reduces the lr on the evaluation loss; "
+                "expected > 0 (steps between evaluations), got 0"
+            )
+        if not 0 < float(config.schedule.decay_factor) < 1:
+            raise ValueError(
+                f"schedule.decay_factor: expected 0 < factor < 1 for 'plateau', got {config.schedule.decay_factor!r}"
+            )
+        if not 0 <= float(config.schedule.plateau_threshold) < 1:
+            raise ValueError(
+                f"schedule.plateau_threshold: expected 0 <= threshold < 1, got {config.schedule.plateau_threshold!r}"
+            )
 
 
 def check_variant(arg) -> str | None:

@@ -1,6 +1,13 @@
 """The training loop: one readable function, :func:`train`, and :func:`evaluate`.
 
     state = {"step", "params", "batch_stats", "opt_state"}   (a plain dict, saved by Orbax)
+            + "plateau" with schedule "plateau": {"scale", "best", "bad_evals", "cooldown"}
+
+``opt_state`` covers the trainable parameters only (``optimizer.freeze`` splits the others off).
+With schedule "plateau", every update is multiplied by ``state["plateau"]["scale"]`` (an array
+of the state, so the compiled step does not change when it does); after each periodic
+evaluation the host updates it from the eval ``loss`` (:func:`cfjax.train.optim.plateau_update`)
+before the checkpoint is saved, so a resumed run continues with the same scale and count.
 
 Batches are split over the mesh's ``data`` axis; parameters are replicated (or split
 over ``model``). The train step is one ``jax.jit`` with the state donated; losses
@@ -29,7 +36,15 @@ from cfjax.train.anchors import resolve_anchor_sizes
 from cfjax.train.checkpoints import Checkpointer, format_init_table, load_weights, merge_weights
 from cfjax.train.config import validate
 from cfjax.train.data import example_batch, load_dataset
-from cfjax.train.optim import fit_warmup, make_optimizer, make_schedule
+from cfjax.train.optim import (
+    fit_warmup,
+    make_optimizer,
+    make_schedule,
+    partition_frozen,
+    plateau_init,
+    plateau_update,
+    update_trainable,
+)
 from cfjax.train.tasks import get_task
 from cfjax.train.writers import MetricWriter, Progress, report
 
@@ -50,6 +65,12 @@ class Experiment:
         self.config = config
         self.workdir = Path(workdir)
         self.task = get_task(config)
+        if config.schedule.name == "plateau" and not self.task.eval_loss:
+            raise ValueError(
+                f"schedule.name: 'plateau' needs an evaluation loss; task {config.task!r} reports none "
+                "(use cosine, multistep or constant)"
+            )
+        self.freeze = tuple(config.optimizer.get("freeze", ()))
         self.mesh = partitioning.make_mesh(config.mesh)
         for name in ("batch_size", "eval_batch_size"):
             if config[name] % self.mesh.shape["data"]:
@@ -90,14 +111,21 @@ class Experiment:
             params_key, dropout_key = jax.random.split(key)
             variables = self.task.init(self.model, {"params": params_key, "dropout": dropout_key}, template)
             params = variables["params"]
-            state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": self.tx_for(params).init(params)}
+            trainable, _ = partition_frozen(params, self.freeze, check=False)  # checked below, outside the trace
+            state = {
+                "step": jnp.zeros((), jnp.int32),
+                "params": params,
+                "opt_state": self.tx_for(trainable).init(trainable),
+            }
             if "batch_stats" in variables:
                 state["batch_stats"] = variables["batch_stats"]
+            if self.config.schedule.name == "plateau":
+                state["plateau"] = {k: jnp.asarray(v) for k, v in plateau_init().items()}
             return state
 
         self._init = init
         abstract = jax.eval_shape(init, key)
-        self.tx = self.tx_for(abstract["params"])
+        self.tx = self.tx_for(partition_frozen(abstract["params"], self.freeze)[0])
         shardings = partitioning.param_shardings(self.mesh, abstract)
         self.state_shardings = shardings
         self.abstract_state = jax.tree.map(
@@ -125,6 +153,7 @@ class Experiment:
         return state
 
     def tx_for(self, params):
+        """The optimizer of ``params``: the trainable parameters (:func:`~cfjax.train.optim.partition_frozen`)."""
         return make_optimizer(self.config.optimizer, self.schedule, params)
 
     def init_state(self):
@@ -141,7 +170,7 @@ class Experiment:
     def train_step(self):
         if self._train_step is None:
             task, model, config, tx, schedule = self.task, self.model, self.config, self.tx, self.schedule
-            seed = int(config.seed)
+            seed, freeze = int(config.seed), self.freeze
 
             def step_fn(state, batch):
                 step = state["step"]
@@ -153,15 +182,20 @@ class Experiment:
                     loss, metrics = task.loss(outputs, batch, config, step)
                     return loss, (metrics, updates)
 
-                (loss, (metrics, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
-                deltas, opt_state = tx.update(grads, state["opt_state"], state["params"])
-                new = {"step": step + 1, "params": optax.apply_updates(state["params"], deltas), "opt_state": opt_state}
+                scale = state["plateau"]["scale"] if "plateau" in state else None
+                loss, (metrics, updates), grads, params, opt_state = update_trainable(
+                    loss_fn, state["params"], state["opt_state"], tx, freeze, scale
+                )
+                lr = schedule(step) if scale is None else schedule(step) * scale
+                new = {"step": step + 1, "params": params, "opt_state": opt_state}
                 if "batch_stats" in state:
                     new["batch_stats"] = updates["batch_stats"]
+                if "plateau" in state:
+                    new["plateau"] = state["plateau"]
                 grad_norm = _norm(grads)
                 finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(_norm(new["params"]))
                 new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)  # keep the last good state
-                metrics = {**metrics, "grad_norm": grad_norm, "lr": schedule(step), "finite": finite}
+                metrics = {**metrics, "grad_norm": grad_norm, "lr": lr, "finite": finite}
                 return new, metrics
 
             data = partitioning.batch_sharding(self.mesh)
@@ -204,6 +238,35 @@ class Experiment:
         results = {k: v[valid][order] for k, v in results.items()}
         return self.task.eval_metrics(results, self.dataset.class_names)
 
+    def after_eval(self, state, scores: dict, step: int) -> tuple[dict, str | None]:
+        """``(state, note)``: with schedule "plateau", ``state`` with its plateau updated from
+        ``scores["loss"]`` and, when the lr was reduced, a line saying so; otherwise ``(state, None)``."""
+        if "plateau" not in state:
+            return state, None
+        s = self.config.schedule
+        old = {k: np.asarray(v) for k, v in jax.device_get(state["plateau"]).items()}
+        new, reduced = plateau_update(
+            old,
+            scores["loss"],
+            factor=float(s.decay_factor),
+            patience=int(s.plateau_patience),
+            threshold=float(s.plateau_threshold),
+            cooldown=int(s.plateau_cooldown),
+        )
+        note = None
+        if reduced:
+            note = (
+                f"step {step}: eval loss {float(scores['loss']):.4g} has not improved on {float(new['best']):.4g} for more "
+                f"than {int(s.plateau_patience)} evaluations: lr x{float(s.decay_factor):g} "
+                f"-> {float(self.schedule(step)) * float(new['scale']):.4g}"
+            )
+
+        def place(value, sharding):  # the same on every process (the eval loss is global)
+            value = np.asarray(value)
+            return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+        return {**state, "plateau": jax.tree.map(place, new, self.state_shardings["plateau"])}, note
+
 
 def _git_revision() -> str:
     try:
@@ -245,11 +308,17 @@ def train(
     """
     workdir = Path(workdir)
     _check_workdir(workdir)
+    resuming = any(p.name.isdigit() for p in (workdir / "checkpoints").glob("*"))
+    if config.optimizer.get("freeze") and not config.init_from and not resuming:
+        raise ValueError(
+            f"init_from: optimizer.freeze={tuple(config.optimizer.freeze)} freezes parameters, which needs trained "
+            "weights; expected a training workdir or converted checkpoint (--config.init_from=DIR), got ''"
+        )
     exp = Experiment(config, workdir)
     for note in exp.notes:
         report(note)
     initial = None
-    if config.init_from and not any(p.name.isdigit() for p in (workdir / "checkpoints").glob("*")):
+    if config.init_from and not resuming:
         initial = exp.pretrained_state(config.init_from)  # fails before anything is written
     _save_run_info(config, workdir)
     ckpt = Checkpointer(workdir, config.keep_checkpoints, exp.task.best_metric)
@@ -295,9 +364,12 @@ def train(
                 _check_finite(*pending, workdir, last_saved)
                 scores, _ = exp.run_eval(state, max_batches=config.max_eval_batches)
                 writer.write(step, "eval", scores)
+                state, note = exp.after_eval(state, scores, step)  # before the save: a resumed run continues it
                 ckpt.save(step, state, loader, scores)
                 last_saved = step
                 report(f"step {step}: eval {format_metrics(scores)}; checkpoint saved")
+                if note:
+                    report(note)
             elif step % config.checkpoint_every_steps == 0 and step < total or preempted:
                 _check_finite(*pending, workdir, last_saved)
                 ckpt.save(step, state, loader)

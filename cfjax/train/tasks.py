@@ -75,6 +75,7 @@ class Task:
 
     name = ""
     best_metric = ""  # higher is better
+    eval_loss = False  # whether eval_metrics reports the validation "loss" (schedule "plateau" needs it)
 
     def transform(self, config, train: bool):
         return video_transform(config, train)
@@ -121,6 +122,15 @@ def _per_class_table(table: dict, class_names) -> dict:
     return out
 
 
+def _eval_nll(logits, labels):
+    """Per-example validation loss ``[B]``: ``-log p(label)``, with ``p`` the mean softmax over
+    views when ``logits`` is ``[B, V, K]`` (the prediction that is scored); no label smoothing."""
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), -1)
+    if logp.ndim == 3:
+        logp = jax.nn.logsumexp(logp, axis=1) - jnp.log(logp.shape[1])
+    return -jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1)[:, 0]
+
+
 def _pearson(a, b) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.size < 2 or a.std() == 0 or b.std() == 0:
@@ -129,7 +139,8 @@ def _pearson(a, b) -> float:
 
 
 class ClassificationTask(Task):
-    """Video classification: softmax CE; top-1 / top-5, multi-view softmax averaging.
+    """Video classification: softmax CE; top-1 / top-5, multi-view softmax averaging; the eval
+    ``loss`` is the cross-entropy of that averaged prediction (no label smoothing).
 
     Batch: ``frames [B, T, H, W, 3]`` (or ``[B, V, T, H, W, 3]`` views), ``frame_mask``,
     ``label [B]``. SGS models also report active bins (and, when the data has a
@@ -138,6 +149,7 @@ class ClassificationTask(Task):
 
     name = "classification"
     best_metric = "top1"
+    eval_loss = True
 
     def inputs(self, model, batch):
         _require(batch, ("frames",), self.name)
@@ -175,7 +187,7 @@ class ClassificationTask(Task):
             scores = jnp.mean(jax.nn.softmax(logits.astype(jnp.float32), -1), axis=1)
         else:
             scores = jax.nn.softmax(logits.astype(jnp.float32), -1)
-        out = {"scores": scores, "label": batch["label"]}
+        out = {"scores": scores, "label": batch["label"], "loss": _eval_nll(logits, batch["label"])}
         if "active_bins" in outputs:
             bins = outputs["active_bins"].astype(jnp.float32)
             out["active_bins"] = jnp.mean(bins, axis=1) if bins.ndim == 2 else bins
@@ -188,6 +200,7 @@ class ClassificationTask(Task):
         out = metrics_lib.topk_accuracy(scores, labels, ks=(1, 5))
         table = metrics_lib.per_class_accuracy(scores, labels, len(class_names))
         out["num_examples"] = int(labels.shape[0])
+        out["loss"] = float(np.mean(results["loss"]))
         if "active_bins" in results:
             bins = results["active_bins"]
             out["active_bins"] = float(np.mean(bins))
@@ -301,7 +314,8 @@ def grid_density(grid, frame_labels, frame_mask) -> dict:
 
 
 class ClipSetTask(Task):
-    """Clip-set classification (GCF-Net): CE + sparsity of the gates; accuracy, gate localisation.
+    """Clip-set classification (GCF-Net): CE + sparsity of the gates; accuracy, gate localisation;
+    the eval ``loss`` is the same objective (no label smoothing).
 
     Batch: ``frames [B, N, L, H, W, 3]``, ``clip_mask [B, N]``, ``label [B]``, and for
     localisation ``relevant_clips [B, N]`` (clips with gate > 0.5 are predicted relevant).
@@ -309,6 +323,8 @@ class ClipSetTask(Task):
 
     name = "clip_set"
     best_metric = "top1"
+    eval_loss = True
+    sparsity_weight = 0.0  # loss.sparsity_weight (set by get_task): the eval loss is the training objective
 
     def inputs(self, model, batch):
         _require(batch, ("frames",), self.name)
@@ -331,9 +347,12 @@ class ClipSetTask(Task):
 
     def eval_outputs(self, outputs, batch):
         out = {"scores": jax.nn.softmax(outputs["logits"].astype(jnp.float32), -1), "label": batch["label"]}
+        out["loss"] = _eval_nll(outputs["logits"], batch["label"])
         if "gates" in outputs:
             out["gates"] = outputs["gates"].astype(jnp.float32)
             out["clip_mask"] = batch["clip_mask"] if "clip_mask" in batch else jnp.ones(out["gates"].shape, bool)
+            valid = out["clip_mask"].astype(jnp.float32)
+            out["loss"] = out["loss"] + self.sparsity_weight * jnp.sum(jnp.abs(out["gates"]) * valid, axis=-1)
             if "relevant_clips" in batch:
                 out["relevant_clips"] = batch["relevant_clips"]
         return out
@@ -341,6 +360,7 @@ class ClipSetTask(Task):
     def eval_metrics(self, results, class_names):
         out = metrics_lib.topk_accuracy(results["scores"], results["label"], ks=(1, 5))
         out["num_examples"] = int(results["label"].shape[0])
+        out["loss"] = float(np.mean(results["loss"]))
         if "gates" in results:
             gates, valid = results["gates"], results["clip_mask"].astype(bool)
             out["gate_mean"] = float(gates[valid].mean())
@@ -629,6 +649,8 @@ def get_task(config) -> Task:
         if rule not in metrics_lib.charades.EMPTY_CLASSES:
             raise ValueError(f"eval_protocol.empty_classes: expected one of {metrics_lib.charades.EMPTY_CLASSES}, got {rule!r}")
         task.empty_classes = rule
+    if isinstance(task, ClipSetTask):
+        task.sparsity_weight = float(config.loss.get("sparsity_weight", 0.0))
     if isinstance(task, TubeDetectionTask):
         task.stride = int(video_transform(config, False).stride)
         task.num_classes = int(config.model.get("num_classes", 0))

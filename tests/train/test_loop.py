@@ -17,6 +17,7 @@ import pytest
 from cfjax.train import loop
 from cfjax.train.checkpoints import load_weights
 from cfjax.train.data import load_dataset
+from cfjax.train.optim import plateau_init
 from cfjax.train.writers import read_metrics
 from experiments.convert import convert_to_directory
 from tests.interop.reference import pytorchvideo_x3d, require
@@ -180,6 +181,41 @@ def test_short_run_fits_the_warmup_and_says_so(data_dir, tmp_path):
     assert exp.notes == [expected]
     assert float(exp.schedule(0)) == pytest.approx(0.01)  # no warm-up left in a 4-step run
     assert not (tmp_path / "w").exists()
+
+
+def test_plateau_and_freeze_in_the_trainer_state(data_dir, tmp_path):
+    """Schedule "plateau" and ``optimizer.freeze`` in the state layout (shapes only: no step compiles)."""
+    cfg = config(data_dir, **{"schedule.name": "plateau", "schedule.plateau_patience": 2, "eval_every_steps": 1,
+                              "optimizer.freeze": (r"^(?!classifier/)",)})
+    exp = loop.Experiment(cfg, tmp_path / "w")
+    abstract = exp.abstract_state
+    buffers = sorted(x.shape for x in jax.tree.leaves(abstract["opt_state"]) if x.shape)
+    assert buffers == sorted(x.shape for x in jax.tree.leaves(abstract["params"]["classifier"]))  # frozen: no state
+    shardings = exp.state_shardings["plateau"]
+    state = {"plateau": {k: jax.device_put(np.asarray(v), shardings[k]) for k, v in plateau_init().items()}}
+    notes = []
+    for step, loss in enumerate([2.0, 2.0, 2.0, 2.5], start=1):
+        state, note = exp.after_eval(state, {"loss": loss, "top1": 0.5}, step)
+        notes.append(note)
+    assert notes == [None] * 3 + [
+        "step 4: eval loss 2.5 has not improved on 2 for more than 2 evaluations: lr x0.1 -> 0.001"
+    ]
+    assert float(state["plateau"]["scale"]) == pytest.approx(0.1) and int(state["plateau"]["bad_evals"]) == 0
+    assert all(state["plateau"][k].sharding == shardings[k] for k in shardings)  # the compiled step's input layout
+    assert not (tmp_path / "w").exists()
+
+
+def test_plateau_and_freeze_errors_before_anything_is_written(data_dir, tmp_path):
+    w = tmp_path / "w"
+    with pytest.raises(ValueError, match=r"^eval_every_steps: schedule.name='plateau' .* expected > 0"):
+        loop.train(config(data_dir, **{"schedule.name": "plateau"}), w, progress=False)
+    with pytest.raises(ValueError, match=r"^init_from: optimizer.freeze=\('classifier',\) .*--config.init_from=DIR"):
+        loop.train(config(data_dir, **{"optimizer.freeze": ("classifier",)}), w, progress=False)
+    with pytest.raises(ValueError, match=r"^schedule.name: 'plateau' needs an evaluation loss; task 'frame_detection'"):
+        loop.Experiment(config(data_dir, task="frame_detection", **{"schedule.name": "plateau", "eval_every_steps": 1}), w)
+    with pytest.raises(ValueError, match=r"^optimizer.freeze: pattern\(s\) \['no_such_layer'\] match no parameter$"):
+        loop.Experiment(config(data_dir, **{"optimizer.freeze": ("no_such_layer",)}), w)
+    assert not w.exists()
 
 
 def test_synthetic_data_generation_says_one_line(tmp_path, capfd):

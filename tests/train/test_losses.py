@@ -8,7 +8,8 @@ from absl.testing import absltest
 from jax.test_util import check_grads
 
 from cfjax import ops
-from cfjax.train import charades_loss, gcf_loss, softmax_cross_entropy
+from cfjax.train import charades_loss, gcf_loss, softmax_cross_entropy, tasks
+from cfjax.train.config import base_config
 
 
 def bce(z, y):
@@ -77,6 +78,27 @@ class GCFLossTest(chex.TestCase):
         mask = ops.lengths_to_mask(jnp.array([3, 2]), 3)
         expected = softmax_cross_entropy(logits, labels) + 0.01 * ((0.2 + 0.9 + 0.4) + (0.5 + 0.7)) / 2
         np.testing.assert_allclose(gcf_loss(logits, labels, gates, 0.01, mask), expected, rtol=1e-12)
+
+    def test_eval_loss_is_the_training_objective_per_video(self):
+        """The clip-set task's eval ``loss`` (what schedule "plateau" watches): CE + lambda * L1 of the valid gates."""
+        config = base_config()
+        config.task, config.loss.sparsity_weight, config.loss.label_smoothing = "clip_set", 0.5, 0.1
+        task = tasks.get_task(config)
+        logits = jnp.array([[1.0, 0.0], [0.0, 2.0]], jnp.float32)
+        gates = jnp.array([[0.2, 0.9, 0.4], [0.5, 0.7, 0.1]], jnp.float32)
+        batch = {"label": jnp.array([1, 1]), "clip_mask": ops.lengths_to_mask(jnp.array([3, 2]), 3)}
+        out = jax.device_get(task.eval_outputs({"logits": logits, "gates": gates}, batch))
+        ce = [np.log1p(np.e), np.log1p(np.exp(-2.0))]  # -log softmax of the label; no label smoothing
+        np.testing.assert_allclose(out["loss"], [ce[0] + 0.5 * 1.5, ce[1] + 0.5 * 1.2], rtol=1e-6)
+        metrics, _ = task.eval_metrics(out, ["a", "b"])
+        np.testing.assert_allclose(metrics["loss"], np.mean(out["loss"]), rtol=1e-6)
+
+    def test_classification_eval_loss_scores_the_mean_of_the_views(self):
+        task = tasks.get_task(base_config())
+        logits = jnp.array([[[2.0, 0.0], [0.0, 0.0]]], jnp.float32)  # one video, two views
+        out = task.eval_outputs({"logits": logits}, {"label": jnp.array([0])})
+        p = (np.exp(2) / (np.exp(2) + 1) + 0.5) / 2
+        np.testing.assert_allclose(out["loss"], [-np.log(p)], rtol=1e-6)
 
 
 if __name__ == "__main__":
