@@ -9,7 +9,10 @@ a list of dicts). Record conventions:
 - ``"frame_labels"``: ``[F', C]`` per-frame multi-label targets (F' = F, or any
   other rate: they are resampled proportionally to the sampled frames);
 - ``"boxes"``: float ``[F, A, 4]`` (x1, y1, x2, y2 in pixels, per frame per actor)
-  with ``"box_mask"`` bool ``[F, A]``.
+  with ``"box_mask"`` bool ``[F, A]``;
+- ``"video_boxes"`` / ``"video_box_mask"`` (optional, same layout): boxes the temporal
+  samplers leave alone while the spatial transforms move them like ``"boxes"`` (the
+  tubes task's whole-video ground truth, :class:`cfjax.train.tasks.TubeTargets`).
 
 Transforms are pure numpy functions ``example -> example`` that take an explicit
 ``np.random.Generator`` (or an int seed) when they are random.
@@ -70,10 +73,12 @@ __all__ = [
     "random_horizontal_flip",
     "random_resize_short_side",
     "resample_frame_labels",
+    "resample_indices",
     "resize_short_side",
     "sample_clip",
     "sample_clips",
     "sample_coarse_fine",
+    "sample_resampled",
     "stack_examples",
     "three_crop",
     "uniform_clip_starts",
@@ -86,6 +91,8 @@ KINETICS_STD = (0.225, 0.225, 0.225)
 # (temporal sampling gathers them with the frames).
 IMAGE_KEYS = ("frames", "fine_frames")
 _TIME_KEYS = ("frames", "boxes", "box_mask")
+# (boxes, mask) key pairs the spatial transforms move; the video_* pair is not sampled in time.
+_BOX_KEYS = (("boxes", "box_mask"), ("video_boxes", "video_box_mask"))
 _LABEL_KEY = "frame_labels"
 
 Example = dict[str, Any]
@@ -186,6 +193,27 @@ def clip_indices(
     num_valid = int(np.sum(steps < num_frames))
     t = np.arange(clip_length)
     return steps[t % num_valid], t < num_valid
+
+
+def resample_indices(num_frames: int, num_steps: int, rng: Rng | None = None) -> np.ndarray:
+    """``T = num_steps`` frame indices spread over the whole video (CFAD's "resampled to T").
+
+    The video is cut into ``T`` equal segments ``[i F / T, (i + 1) F / T)``; step ``i`` takes
+    the frame at the segment's centre, ``floor((i + 1/2) F / T)`` (``rng=None``, evaluation),
+    or at a uniformly random position inside it, ``floor((i + u_i) F / T)`` (``rng`` given,
+    training). Indices never decrease. A video shorter than ``T`` repeats frames (every
+    step is a real frame, nothing to mask): ``F = 3, T = 8`` gives ``0 0 0 1 1 2 2 2``.
+
+    Returns:
+      ``indices [T]`` int64.
+    """
+    num_frames = _positive_int(num_frames, "num_frames")
+    num_steps = _positive_int(num_steps, "num_steps")
+    steps = np.arange(num_steps, dtype=np.int64)
+    if rng is None:
+        return (2 * steps + 1) * num_frames // (2 * num_steps)  # exact integer floor
+    position = steps + _generator(rng).random(num_steps)
+    return np.minimum(np.floor(position * (num_frames / num_steps)).astype(np.int64), num_frames - 1)
 
 
 def uniform_clip_starts(num_frames: int, num_clips: int, clip_length: int, stride: int = 1) -> np.ndarray:
@@ -340,6 +368,21 @@ def sample_clip(
     return out
 
 
+def sample_resampled(example: Example, num_steps: int, rng: Rng | None = None) -> Example:
+    """The whole video resampled to ``num_steps`` frames (see :func:`resample_indices`).
+
+    ``frames [F, H, W, 3] -> [T, H, W, 3]``; ``boxes``, ``box_mask`` and ``frame_labels``
+    are gathered at the same frames; adds ``frame_mask [T]`` (all True) and
+    ``frame_indices [T]`` int64.
+    """
+    num_frames = _num_frames(example)
+    indices = resample_indices(num_frames, num_steps, rng)
+    out = _gather_time(example, indices, num_frames)
+    out["frame_mask"] = np.ones(len(indices), bool)
+    out["frame_indices"] = indices
+    return out
+
+
 def sample_clips(
     example: Example, num_clips: int, clip_length: int, stride: int = 1, rng: Rng | None = None
 ) -> Example:
@@ -400,10 +443,10 @@ def _resize_frames(frames: np.ndarray, height: int, width: int, key: str) -> np.
     return out.reshape(lead + (height, width, c))
 
 
-def _boxes(example: Example) -> np.ndarray:
-    boxes = np.asarray(example["boxes"], np.float32)
+def _boxes(example: Example, key: str = "boxes") -> np.ndarray:
+    boxes = np.asarray(example[key], np.float32)
     if boxes.shape[-1:] != (4,):
-        raise ValueError(f"'boxes': expected [..., A, 4], got shape {boxes.shape}")
+        raise ValueError(f"{key!r}: expected [..., A, 4], got shape {boxes.shape}")
     return boxes
 
 
@@ -425,8 +468,9 @@ def resize_short_side(example: Example, short_side: int) -> Example:
     for key in IMAGE_KEYS:
         if key in example:
             out[key] = _resize_frames(np.asarray(example[key]), new_h, new_w, key)
-    if "boxes" in example:
-        out["boxes"] = rescale_boxes(_boxes(example), new_w / width, new_h / height)
+    for key, _ in _BOX_KEYS:
+        if key in example:
+            out[key] = rescale_boxes(_boxes(example, key), new_w / width, new_h / height)
     return out
 
 
@@ -452,11 +496,12 @@ def crop(example: Example, top: int, left: int, height: int, width: int) -> Exam
     for key in IMAGE_KEYS:
         if key in example:
             out[key] = np.asarray(example[key])[..., top : top + height, left : left + width, :]
-    if "boxes" in example:
-        boxes, alive = crop_boxes(_boxes(example), top, left, height, width)
-        out["boxes"] = boxes
-        if "box_mask" in example:
-            out["box_mask"] = np.asarray(example["box_mask"], bool) & alive
+    for key, mask_key in _BOX_KEYS:
+        if key in example:
+            boxes, alive = crop_boxes(_boxes(example, key), top, left, height, width)
+            out[key] = boxes
+            if mask_key in example:
+                out[mask_key] = np.asarray(example[mask_key], bool) & alive
     return out
 
 
@@ -502,8 +547,9 @@ def horizontal_flip(example: Example) -> Example:
     for key in IMAGE_KEYS:
         if key in example:
             out[key] = np.ascontiguousarray(np.asarray(example[key])[..., ::-1, :])
-    if "boxes" in example:
-        out["boxes"] = flip_boxes(_boxes(example), width)
+    for key, _ in _BOX_KEYS:
+        if key in example:
+            out[key] = flip_boxes(_boxes(example, key), width)
     return out
 
 
@@ -581,7 +627,7 @@ def multi_view(
 
 # ------------------------------------------------------------------ composed transforms
 
-_SAMPLINGS = ("clip", "clips", "coarse_fine", "multi_view")
+_SAMPLINGS = ("clip", "clips", "coarse_fine", "multi_view", "resample")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -591,9 +637,11 @@ class VideoTransform:
     ``sampling``: ``"clip"`` (one clip of ``clip_length`` at ``stride``), ``"clips"``
     (GCF-Net: ``num_clips`` clips), ``"coarse_fine"`` (coarse clip + fine view of
     ``fine_length`` steps at ``fine_stride``), ``"multi_view"`` (eval only:
-    ``num_clips`` x ``num_crops`` views). Training (``train=True``): random
-    temporal position, scale jitter of the short side in ``scale_range`` (or a fixed
-    ``short_side``), random crop, random flip. Evaluation: centred sampling,
+    ``num_clips`` x ``num_crops`` views), ``"resample"`` (CFAD: the whole video
+    resampled to ``clip_length`` frames, :func:`resample_indices`; ``stride`` must be 1).
+    Training (``train=True``): random temporal position, scale jitter of the short
+    side in ``scale_range`` (or a fixed ``short_side``), random crop, random flip.
+    Evaluation: centred sampling,
     ``short_side`` resize (default ``crop_size``), centre crop. Then normalisation
     with ``mean``/``std`` unless ``normalise=False`` (frames stay uint8).
     """
@@ -619,6 +667,10 @@ class VideoTransform:
             raise ValueError(f"sampling: expected one of {_SAMPLINGS}, got {self.sampling!r}")
         if self.sampling == "multi_view" and self.train:
             raise ValueError("sampling='multi_view' is for evaluation: set train=False")
+        if self.sampling == "resample" and self.stride != 1:
+            raise ValueError(
+                f"stride: sampling='resample' spreads clip_length frames over the whole video, expected 1, got {self.stride!r}"
+            )
         for name in ("clip_length", "stride", "num_clips", "fine_length", "fine_stride", "crop_size"):
             _positive_int(getattr(self, name), name)
         if self.scale_range is not None:
@@ -647,6 +699,8 @@ class VideoTransform:
             return normalize(out, self.mean, self.std) if self.normalise else out
         if self.sampling == "clip":
             out = sample_clip(example, self.clip_length, self.stride, sample_rng)
+        elif self.sampling == "resample":
+            out = sample_resampled(example, self.clip_length, sample_rng)
         elif self.sampling == "clips":
             out = sample_clips(example, self.num_clips, self.clip_length, self.stride, sample_rng)
         else:
