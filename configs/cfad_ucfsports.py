@@ -3,8 +3,8 @@ r"""CFAD on UCF Sports (Li, Lin, See et al., ECCV 2020): T = 32 frames, N = 8 ma
     python -m experiments.train --config configs/cfad_ucfsports.py[:synthetic|:smoke] --workdir DIR
 
 Data: ``cfjax_ucfsports`` config ``split1`` (ACT's split: 103 training and 47 test
-videos of 10 classes, 10 fps frames, one tube per video; a video longer than 32 frames
-gives a random 32-frame clip in training and is evaluated clip-level, see
+videos of 10 classes, 10 fps frames, one tube per video; every video is resampled to 32
+frames and evaluated against its whole ground truth, see
 :class:`cfjax.train.tasks.TubeDetectionTask`). docs/design.md gives no reference number for
 UCF Sports.
 

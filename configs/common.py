@@ -411,17 +411,23 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
 #   rounded to 2 decimals; the smoke variant (32 x 32 crops) halves them.
 SYNTHETIC_TUBE_ANCHORS = ((12.0, 25.0), (13.0, 26.54), (14.0, 28.0), (25.0, 25.0), (26.48, 26.48), (28.0, 28.0))
 CFAD_TPN_EPOCHS = 5  # full scale: epochs of TPN-only training before end-to-end (assumed)
+# Longest video per dataset (data.max_video_frames: the whole-video ground truth is padded to it):
+# UCF101 clips last at most 71 s (1776 frames at 25 fps); JHMDB clips have 15-40 frames; UCF Sports
+# up to 144 frames as far as known here (a longer video stops the evaluation with a line naming the key).
+CFAD_MAX_VIDEO_FRAMES = {"ucf101_24": 1800, "jhmdb21": 40, "ucfsports": 160}
 
 
 def synthetic_tubes(c, variant: str, *, clip_length: int, crop: int) -> None:
     """Data and inputs of tube detection on the synthetic videos (16 frames of 64 x 64, 1..3
-    actors whose class is their motion): one clip of ``clip_length`` consecutive frames,
-    training short side in ``[crop, 1.25 crop]`` with random crops (no flip: see
-    :func:`synthetic_classification`); evaluation at short side ``crop``, centre crop."""
+    actors whose class is their motion): the whole video resampled to ``clip_length`` frames
+    (16: every frame), training short side in ``[crop, 1.25 crop]`` with random crops (no
+    flip: see :func:`synthetic_classification`); evaluation at short side ``crop``, centre
+    crop, against the whole video's ground truth."""
     synthetic_data(c, "tubes", variant == "smoke", **SYNTHETIC_SIZES["tubes"])
-    c.input.sampling, c.input.clip_length, c.input.stride = "clip", clip_length, 1
+    c.input.sampling, c.input.clip_length, c.input.stride = "resample", clip_length, 1
     _train_input(c, crop)
-    c.eval_input = {"sampling": "clip", "num_clips": 1, "num_crops": 1, "short_side": crop}
+    c.eval_input = {"sampling": "resample", "num_clips": 1, "num_crops": 1, "short_side": crop}
+    c.data.max_video_frames = SYNTHETIC_SIZES["tubes"]["num_frames"]
 
 
 def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_order: int) -> ml_collections.ConfigDict:
@@ -442,13 +448,19 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
     ``None``: the first run reads the k-means anchors that ``experiments.prepare_data``
     writes next to the dataset, scaled to the middle of the training short-side range
     (:mod:`cfjax.train.anchors`; a missing file stops the run with the command that writes it);
-    T consecutive frames (stride 1) at the native frame rate; training short side jittered
-    in [240, 300], random 224 crops and flips; test: the centred clip at short side 240,
-    centre 224 crop (the sides of 320 x 240 frames are cut, for GT and detections alike);
+    training short side jittered in [240, 300], random 224 crops and flips; test: short side
+    240, centre 224 crop (the sides of 320 x 240 frames are cut, for GT and detections alike);
     SGD momentum 0.9, weight decay 5e-4 (Faster R-CNN's), batch 8 clips, lr 0.01 with 1
     warm-up epoch, x0.1 at 2/3 and 8/9 of 30 epochs; the first :data:`CFAD_TPN_EPOCHS`
-    epochs train only the TPN. Evaluation is clip-level (see
-    :class:`cfjax.train.tasks.TubeDetectionTask`).
+    epochs train only the TPN.
+
+    Input and evaluation (paper): the whole video is resampled to T frames (``input.sampling =
+    "resample"``: segment centres in evaluation, a random frame of each segment in training)
+    and the tubes are evaluated against the whole video's ground truth with the ACT protocol
+    (:class:`cfjax.train.tasks.TubeDetectionTask`); ``data.max_video_frames`` bounds the
+    dataset's longest video (:data:`CFAD_MAX_VIDEO_FRAMES`). JHMDB-21's result is the mean
+    over its 3 splits: train one model per split (``--config.data.config=splitK``, workdirs
+    ``DIR/split1..3``), then ``python -m experiments.evaluate --all_splits --workdir DIR``.
 
     ``:synthetic``: a small CFAD (X3D-XS trunk of width 1.0, one block per stage, res3
     features at stride 8, 64-channel heads, non-local keys pooled 2 x 2) on the synthetic
@@ -478,9 +490,10 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
         "interpolation": "coarse",
     }
     c.data.max_tubes = 3
-    c.input.sampling, c.input.clip_length, c.input.stride = "clip", clip_length, 1
+    c.data.max_video_frames = CFAD_MAX_VIDEO_FRAMES[dataset]
+    c.input.sampling, c.input.clip_length, c.input.stride = "resample", clip_length, 1
     c.input.crop_size, c.input.scale_range = 224, (240, 300)
-    c.eval_input = {"sampling": "clip", "num_clips": 1, "num_crops": 1, "short_side": 240}
+    c.eval_input = {"sampling": "resample", "num_clips": 1, "num_crops": 1, "short_side": 240}
     c.batch_size, c.eval_batch_size = 8, 8
     c.num_epochs = 30
     c.optimizer.name, c.optimizer.momentum, c.optimizer.weight_decay = "sgd", 0.9, 5e-4

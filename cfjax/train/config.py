@@ -44,10 +44,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.max_actors = 16  # padding of tube datasets (AdaptedSource)
     c.data.max_segments = 64  # padding of segment lists (AdaptedSource)
     c.data.max_tubes = 3  # tubes task: GT tubes per training clip (G of cfad_loss; < model.max_proposals)
+    # tubes task evaluation: the whole-video ground truth is padded to this many frames (at least
+    # the longest evaluated video; a longer one is an error naming this key)
+    c.data.max_video_frames = 512
 
     # Training input (cfjax.data.pipeline.VideoTransform fields).
     c.input = ml_collections.ConfigDict()
-    c.input.sampling = "clip"  # clip | clips | coarse_fine
+    c.input.sampling = "clip"  # clip | clips | coarse_fine | resample (the whole video to clip_length frames)
     c.input.clip_length = 16
     c.input.stride = 1
     c.input.num_clips = 1
@@ -59,7 +62,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.input.flip = True
     # Evaluation input: the same fields, overriding ``input`` (e.g. 10 x 3 views).
     c.eval_input = ml_collections.ConfigDict()
-    c.eval_input.sampling = "clip"  # clip | clips | coarse_fine | multi_view
+    c.eval_input.sampling = "clip"  # clip | clips | coarse_fine | multi_view | resample
     c.eval_input.num_clips = 1
     c.eval_input.num_crops = 1
 

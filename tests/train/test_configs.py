@@ -57,7 +57,7 @@ def test_config_builds(name, variant):
         transform = tasks.video_transform(c, train)
         assert transform.train is train
         task.transform(c, train)
-    samplings = {"classification": "clip", "clip_set": "clips", "frame_detection": "coarse_fine", "tubes": "clip"}
+    samplings = {"classification": "clip", "clip_set": "clips", "frame_detection": "coarse_fine", "tubes": "resample"}
     assert c.input.sampling == samplings[c.task]
     if variant is None:
         classes = next(d[2] for d in common.DATASETS.values() if d[:2] == (c.data.dataset, c.data.config))

@@ -1,5 +1,6 @@
-"""The tubes task (CFAD): targets follow the pixels, a perfect detector scores 1, a smoke
-config trains, evaluates (both loss phases) and predicts a PNG."""
+"""The tubes task (CFAD): targets follow the pixels, a perfect detector scores 1 against the
+whole video (interpolated between the resampled frames), a smoke config trains, evaluates
+(both loss phases) and predicts a PNG."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import ml_collections
 import numpy as np
 import pytest
 
+from cfjax import metrics as metrics_lib
 from cfjax.data import synthetic
-from cfjax.data.pipeline import VideoTransform
+from cfjax.data.pipeline import VideoTransform, resample_indices
 from cfjax.data.records import example_from_record
 from cfjax.train import loop, tasks
 from cfjax.train.writers import read_metrics
@@ -39,16 +41,26 @@ def record(seed):
 @pytest.mark.parametrize(
     "transform",
     [
-        VideoTransform(train=False, clip_length=12, crop_size=32, normalise=False),  # downscale, centre crop
-        VideoTransform(train=True, clip_length=12, stride=1, crop_size=48, scale_range=(80, 96), normalise=False),
+        VideoTransform("resample", train=False, clip_length=12, crop_size=32, normalise=False),  # downscale, crop
+        VideoTransform("resample", train=True, clip_length=12, crop_size=48, scale_range=(80, 96), normalise=False),
     ],
     ids=["eval_downscale", "train_upscale_crop_flip"],
 )
 def test_targets_cover_the_actors_pixels(transform):
     checked = 0
     for seed in range(6):
-        out = tasks.TubeTargets(transform, max_tubes=3)(record(seed), np.random.default_rng(seed))
-        assert {"boxes", "box_mask", "tube_mask"}.isdisjoint(out)
+        targets = tasks.TubeTargets(transform, max_tubes=3, max_video_frames=0 if transform.train else FRAMES + 4)
+        out = targets(record(seed), np.random.default_rng(seed))
+        assert {"boxes", "box_mask", "tube_mask", "video_boxes", "video_box_mask"}.isdisjoint(out)
+        if not transform.train:  # the whole-video GT at the sampled frames = the clip GT (same pixels)
+            assert out["video_gt_boxes"].shape == (4, FRAMES + 4, 4) and int(out["num_video_frames"]) == FRAMES
+            assert not out["video_gt_valid"][:, FRAMES:].any()
+            for g in np.flatnonzero(out["gt_tube_valid"]):
+                a = np.flatnonzero(out["video_gt_tube_valid"] & (out["video_gt_labels"] == out["gt_labels"][g]))
+                at_steps = out["video_gt_boxes"][a][:, out["frame_indices"]]
+                assert any(
+                    np.array_equal(b[out["gt_valid"][g]], out["gt_boxes"][g][out["gt_valid"][g]]) for b in at_steps
+                )
         frames = out["frames"]
         t = frames.shape[0]
         assert out["gt_boxes"].shape == (3, t, 4) and out["gt_valid"].shape == (3, t)
@@ -81,19 +93,28 @@ def _fake_outputs(targets, shift=0.0, score=0.9):
     return det
 
 
+def _evaluate(task, examples, outputs_fn):
+    keys = (*tasks.TUBE_TARGET_KEYS, *tasks.VIDEO_TARGET_KEYS, "frame_mask", "frame_indices")
+    batch = {k: np.stack([e[k] for e in examples]) for k in keys}
+    outputs = outputs_fn(batch)
+    results = jax.device_get(task.eval_outputs(outputs, {k: jnp.asarray(v) for k, v in batch.items()}))
+    results["index"] = np.arange(len(examples))
+    return batch, results
+
+
 def test_perfect_detections_score_one_and_shifted_coarse_less():
-    c = common.cfad("jhmdb21", "synthetic", clip_length=16, num_samples=6, poly_order=2)
-    c.input.stride = 1
+    c = common.cfad("jhmdb21", "synthetic", clip_length=16, num_samples=6, poly_order=2)  # T = F: every frame
     task = tasks.get_task(c)
     transform = task.transform(c, train=False)
     examples = [transform(record(seed), np.random.default_rng(0)) for seed in range(5)]
-    batch = {k: np.stack([e[k] for e in examples]) for k in (*tasks.TUBE_TARGET_KEYS, "frame_mask", "frame_indices")}
-    outputs = {"detections": _fake_outputs(batch), "coarse_detections": _fake_outputs(batch, shift=4.0)}
-    results = jax.device_get(task.eval_outputs(outputs, {k: jnp.asarray(v) for k, v in batch.items()}))
-    results["index"] = np.arange(5)
+    batch, results = _evaluate(
+        task, examples, lambda b: {"detections": _fake_outputs(b), "coarse_detections": _fake_outputs(b, shift=4.0)}
+    )
     metrics, table = task.eval_metrics(results, list(synthetic.MOTION_CLASSES))
-    for name in ("video_map_20", "video_map_50", "video_map_75", "video_map_50_95", "frame_map_50", "video_mabo"):
+    names = ("video_map_20", "video_map_30", "video_map_50", "video_map_75", "video_map_50_95", "frame_map_50")
+    for name in (*names, "video_mabo"):
         assert metrics[name] == pytest.approx(1.0), name
+        assert metrics["coarse_" + name] <= 1.0, name
     assert metrics["error_true_positive"] == pytest.approx(1.0)
     assert metrics["error_background"] == pytest.approx(0.0)
     assert metrics["coarse_video_map_50_95"] < 1.0 and metrics["coarse_video_mabo"] < 1.0
@@ -102,6 +123,78 @@ def test_perfect_detections_score_one_and_shifted_coarse_less():
     assert table["class"] == list(synthetic.MOTION_CLASSES)
     assert sum(table["gt_tubes"]) == int(batch["gt_tube_valid"].sum())
     assert task.best_metric in metrics
+
+
+def long_video(num_frames=40):
+    """Two actors moving linearly in a 64 x 64 video: one on every frame (label 2), one on frames 10..29 (label 5)."""
+    t = np.arange(num_frames, dtype=np.float32)
+    boxes = np.zeros((num_frames, 2, 4), np.float32)
+    boxes[:, 0] = np.stack([2 + 0.5 * t, 4 + 0 * t, 21 + 0.5 * t, 30 + 0 * t], -1)
+    boxes[:, 1] = np.stack([60 - t, 30 + 0.25 * t, 60 - t + 12, 50 + 0.25 * t], -1).clip(0, 63)
+    mask = np.ones((num_frames, 2), bool)
+    mask[:10, 1] = mask[30:, 1] = False
+    frames = np.zeros((num_frames, 64, 64, 3), np.uint8)
+    return {
+        "frames": frames,
+        "boxes": boxes,
+        "box_mask": mask,
+        "tube_labels": np.array([2, 5]),
+        "tube_mask": mask.any(0),
+    }
+
+
+def test_whole_video_evaluation_interpolates_between_resampled_frames():
+    """T = 8 frames of a 40-frame video: the detections placed at the sampled frames and interpolated cover the
+    ground truth of every frame (v-mAP 1); the same boxes only on the 8 sampled frames would score nothing."""
+    c = common.cfad("jhmdb21", "synthetic", clip_length=8, num_samples=6, poly_order=2)
+    c.input.clip_length, c.data.max_video_frames = 8, 48
+    task = tasks.get_task(c)
+    example = task.transform(c, train=False)(long_video(), np.random.default_rng(0))
+    np.testing.assert_array_equal(example["frame_indices"], resample_indices(40, 8))  # 2, 7, ..., 37
+    batch, results = _evaluate(
+        task, [example], lambda b: {"detections": _fake_outputs(b), "coarse_detections": _fake_outputs(b, shift=3.0)}
+    )
+    metrics, _ = task.eval_metrics(results, list(synthetic.MOTION_CLASSES))
+    for name in ("video_map_20", "video_map_30", "video_map_50"):
+        assert metrics[name] == pytest.approx(1.0), name
+    # tube IoU: actor 0 covers frames 3..38 of 1..40 (0.9), actor 1 frames 13..28 of 11..30 (0.8), boxes exact
+    assert metrics["video_mabo"] == pytest.approx((0.9 + 0.8) / 2)
+    assert metrics["video_map_75"] == pytest.approx(1.0) and 0.75 <= metrics["video_map_50_95"] <= 0.85
+    assert metrics["frame_map_50"] == pytest.approx(52 / 60, abs=0.02)  # 36 + 16 of the 60 GT boxes are detected
+    gt, video_dets, _ = tasks.tube_act_layout(results, list(synthetic.MOTION_CLASSES))
+    assert gt["nframes"] == {"video_000000": 40}
+    assert [len(t) for t in gt["gttubes"]["video_000000"][2]] == [40]  # every frame, not only the sampled ones
+    assert [len(t) for t in gt["gttubes"]["video_000000"][5]] == [20]
+    sampled_only = {
+        name: {
+            label: [(tube[np.isin(tube[:, 0], batch["frame_indices"][0] + 1)], score) for tube, score in tubes]
+            for label, tubes in dets.items()
+        }
+        for name, dets in video_dets.items()
+    }
+    assert metrics_lib.video_map(gt, sampled_only, iou_thresholds=(0.3,)).mean_ap[0] == 0.0
+
+
+def test_interpolate_tube_averages_repeats_and_fills_every_frame():
+    frames, boxes = tasks.interpolate_tube([1, 1, 4], [[0, 0, 2, 2], [2, 2, 4, 4], [4, 4, 7, 7]])
+    np.testing.assert_array_equal(frames, [1, 2, 3, 4])
+    np.testing.assert_allclose(boxes[:, 0], [1, 2, 3, 4])  # repeat averaged to 1, then linear to 4
+    np.testing.assert_allclose(boxes[:, 2], [3, 4 + 1 / 3, 5 + 2 / 3, 7])
+    with pytest.raises(ValueError, match="frames, boxes"):
+        tasks.interpolate_tube([], np.zeros((0, 4)))
+
+
+def test_whole_video_errors_name_the_key():
+    c = common.cfad("jhmdb21", "synthetic", clip_length=8, num_samples=6, poly_order=2)
+    task = tasks.get_task(c)
+    with pytest.raises(ValueError, match=r"^data.max_video_frames: expected at least the 40 frames .* got 16$"):
+        task.transform(c, train=False)(long_video(), np.random.default_rng(0))
+    c.eval_input.sampling = "clip"
+    with pytest.raises(ValueError, match=r"^eval_input.sampling: .*'resample'.*got 'clip'$"):
+        task.transform(c, train=False)
+    c.input.sampling = "clip"
+    with pytest.raises(ValueError, match=r"^input.sampling: "):
+        task.transform(c, train=True)
 
 
 @pytest.fixture(scope="module")
