@@ -233,8 +233,16 @@ def uniform_clip_starts(num_frames: int, num_clips: int, clip_length: int, strid
     return np.clip(starts, 0, max(num_frames - span, 0))
 
 
+SHORT_VIDEO = ("loop", "mask")
+
+
 def multi_clip_indices(
-    num_frames: int, num_clips: int, clip_length: int, stride: int = 1, rng: Rng | None = None
+    num_frames: int,
+    num_clips: int,
+    clip_length: int,
+    stride: int = 1,
+    rng: Rng | None = None,
+    short_video: str = "loop",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``N`` non-overlapping clips of ``L`` steps spread uniformly over a video (GCF-Net).
 
@@ -242,13 +250,20 @@ def multi_clip_indices(
     windows, it is cut into ``N`` equal segments and each clip lies inside its own
     segment (random position with ``rng``, centred without). Otherwise the first
     ``k = ceil(F / (L * stride))`` clips are consecutive windows from frame 0 (the
-    last one loops past the end, those steps masked) and the remaining clips repeat
-    them cyclically with ``clip_mask`` False (valid clips first).
+    last one loops past the end to frame 0) and the remaining clips repeat them
+    cyclically. ``short_video`` says what the repeats are:
+
+    - ``"loop"`` (GCF-Net's loop padding): real clips, every clip and step valid;
+    - ``"mask"``: padding, ``clip_mask`` False on the repeats (valid clips first) and
+      ``frame_mask`` False on them and on the looped steps of the last window.
+
+    The indices are the same for both.
 
     Returns:
-      ``indices [N, L]`` int64, ``clip_mask [N]`` bool, ``frame_mask [N, L]`` bool
-      (False on padding clips and on looped steps).
+      ``indices [N, L]`` int64, ``clip_mask [N]`` bool, ``frame_mask [N, L]`` bool.
     """
+    if short_video not in SHORT_VIDEO:
+        raise ValueError(f"short_video: expected one of {SHORT_VIDEO}, got {short_video!r}")
     num_frames = _positive_int(num_frames, "num_frames")
     num_clips = _positive_int(num_clips, "num_clips")
     clip_length = _positive_int(clip_length, "clip_length")
@@ -269,9 +284,12 @@ def multi_clip_indices(
     num_valid = -(-num_frames // window)
     raw = window * np.arange(num_valid, dtype=np.int64)[:, None] + offsets[None, :]
     source = np.arange(num_clips) % num_valid
+    indices = (raw % num_frames)[source]
+    if short_video == "loop":
+        return indices, np.ones(num_clips, bool), np.ones((num_clips, clip_length), bool)
     clip_mask = np.arange(num_clips) < num_valid
     frame_mask = (raw < num_frames)[source] & clip_mask[:, None]
-    return (raw % num_frames)[source], clip_mask, frame_mask
+    return indices, clip_mask, frame_mask
 
 
 def coarse_fine_indices(
@@ -384,15 +402,21 @@ def sample_resampled(example: Example, num_steps: int, rng: Rng | None = None) -
 
 
 def sample_clips(
-    example: Example, num_clips: int, clip_length: int, stride: int = 1, rng: Rng | None = None
+    example: Example,
+    num_clips: int,
+    clip_length: int,
+    stride: int = 1,
+    rng: Rng | None = None,
+    short_video: str = "loop",
 ) -> Example:
-    """``N`` clips for GCF-Net (see :func:`multi_clip_indices`).
+    """``N`` clips for GCF-Net (see :func:`multi_clip_indices`; a short video's clips loop
+    by default, ``short_video="mask"`` masks the repeats).
 
     ``frames [F, H, W, 3] -> [N, L, H, W, 3]`` (per-frame keys likewise); adds
     ``clip_mask [N]`` and ``frame_mask [N, L]`` bool, ``frame_indices [N, L]``.
     """
     num_frames = _num_frames(example)
-    indices, clip_mask, frame_mask = multi_clip_indices(num_frames, num_clips, clip_length, stride, rng)
+    indices, clip_mask, frame_mask = multi_clip_indices(num_frames, num_clips, clip_length, stride, rng, short_video)
     out = _gather_time(example, indices, num_frames)
     out.update(clip_mask=clip_mask, frame_mask=frame_mask, frame_indices=indices)
     return out

@@ -3,6 +3,8 @@
 import gc
 import itertools
 
+import hypothesis
+import hypothesis.strategies as st
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -81,17 +83,70 @@ def test_multi_clip_indices_non_overlapping_uniform_and_in_range():
         assert idx[0, 0] < 40 and idx[-1, 0] >= 160  # spread over the whole video
 
 
-def test_multi_clip_indices_short_video_loop_pads_with_masks():
-    idx, clip_mask, frame_mask = P.multi_clip_indices(20, 5, 8, 1)
+def test_multi_clip_indices_short_video_masked():
+    idx, clip_mask, frame_mask = P.multi_clip_indices(20, 5, 8, 1, short_video="mask")
     np.testing.assert_array_equal(clip_mask, [True, True, True, False, False])
     assert frame_mask[:2].all() and frame_mask[2, :4].all() and not frame_mask[2, 4:].any()
     assert not frame_mask[3:].any()
     np.testing.assert_array_equal(idx[3], idx[0])
     valid = idx[frame_mask]
     assert len(np.unique(valid)) == len(valid) == 20  # every frame once, no overlap
-    out = P.sample_clips(video(20), 5, 8, 1)
+    out = P.sample_clips(video(20), 5, 8, 1, short_video="mask")
     assert out["frames"].shape == (5, 8, 24, 32, 3) and out["frame_labels"].shape == (5, 8, 3)
     np.testing.assert_array_equal(out["frames"][..., 0, 0, 0], idx)
+    np.testing.assert_array_equal(out["clip_mask"], clip_mask)
+    with pytest.raises(ValueError, match="^short_video: expected one of"):
+        P.multi_clip_indices(20, 5, 8, short_video="pad")
+
+
+@hypothesis.given(
+    num_clips=st.integers(1, 12), clip_length=st.integers(1, 8), stride=st.integers(1, 3), fraction=st.floats(0, 1)
+)
+def test_multi_clip_indices_short_video_loops_as_real_clips(num_clips, clip_length, stride, fraction):
+    """GCF-Net's loop padding: a video shorter than N windows gives N valid clips that cycle through its
+    k = ceil(F / window) consecutive windows (the last wrapping to frame 0); masking only changes the masks."""
+    window = clip_length * stride
+    num_frames = 1 + int(fraction * (num_clips * window - 2)) if num_clips * window > 1 else 1
+    hypothesis.assume(num_frames < num_clips * window)
+    idx, clip_mask, frame_mask = P.multi_clip_indices(num_frames, num_clips, clip_length, stride)
+    assert idx.shape == (num_clips, clip_length) and clip_mask.all() and frame_mask.all()
+    k = -(-num_frames // window)
+    expected = (window * np.arange(k)[:, None] + stride * np.arange(clip_length)) % num_frames
+    np.testing.assert_array_equal(idx, expected[np.arange(num_clips) % k])
+    masked_idx, masked_clips, _ = P.multi_clip_indices(num_frames, num_clips, clip_length, stride, short_video="mask")
+    np.testing.assert_array_equal(masked_idx, idx)
+    np.testing.assert_array_equal(masked_clips, np.arange(num_clips) < k)
+
+
+def test_clip_set_task_short_video_option():
+    """``input.short_video`` of the clip-set task: "loop" (default) keeps the 10 looped clips valid, "mask" masks
+    the repeats; any other value, or the key with another sampling, is a one-line error."""
+    import ml_collections
+
+    from cfjax.train import tasks
+
+    c = ml_collections.ConfigDict(
+        {
+            "task": "clip_set",
+            "input": {"sampling": "clips", "num_clips": 10, "clip_length": 4, "crop_size": 16, "flip": False},
+            "eval_input": {},
+            "loss": {"sparsity_weight": 0.0},
+        }
+    )
+    task = tasks.get_task(c)
+    looped = task.transform(c, train=False)(video(20), 0)  # 20 frames: 5 windows of 4
+    assert looped["clip_mask"].all() and looped["frames"].shape[:2] == (10, 4)
+    np.testing.assert_array_equal(looped["frame_indices"][5:], looped["frame_indices"][:5])
+    c.input.short_video = "mask"
+    masked = task.transform(c, train=True)(video(20), 0)
+    np.testing.assert_array_equal(masked["clip_mask"], np.arange(10) < 5)
+    np.testing.assert_array_equal(masked["frame_indices"], looped["frame_indices"])
+    c.input.short_video = "pad"
+    with pytest.raises(ValueError, match="^input.short_video: expected one of"):
+        task.transform(c, train=True)
+    c.input.short_video, c.input.sampling = "mask", "clip"
+    with pytest.raises(ValueError, match="^input.short_video: only for sampling='clips'"):
+        tasks.video_transform(c, train=True)
 
 
 @pytest.mark.parametrize("num_frames", [30, 300, 2000])
