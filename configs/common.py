@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from cfjax.train.config import base_config, check_variant, synthetic_data
+from cfjax.train.config import VARIANTS, base_config, check_variant, synthetic_data
 
 __all__ = [
     "DATASETS",
@@ -37,6 +37,8 @@ __all__ = [
     "cfad",
     "epochs_to_steps",
     "gcf",
+    "gcf_baseline",
+    "gcf_variant",
     "set_dataset",
     "small_resnet",
     "smoke",
@@ -319,17 +321,68 @@ GCF_SPARSITY = 0.01
 # ReduceLROnPlateau(mode="min", patience=10) with its default factor 0.1, weight decay 1e-3.
 GCF_PLATEAU_FACTOR, GCF_PLATEAU_PATIENCE, GCF_WEIGHT_DECAY = 0.1, 10, 1e-3
 GCF_FREEZE = (r"^(?!classifier/)",)  # UCF101: every parameter but the last layer's
+# The paper's baselines (single-clip models): C-Clip tests the central clip, D-Clips N clips.
+GCF_BASELINES = ("cclip", "dclips")
+
+
+def gcf_variant(arg) -> tuple[str | None, str | None]:
+    """``arg`` of a GCF-Net config -> ``(variant, baseline)``: at most one of ``"synthetic"`` /
+    ``"smoke"`` (:func:`check_variant`) and one of :data:`GCF_BASELINES`, comma-separated
+    (``"dclips"``, ``"synthetic,dclips"``, ``"smoke,cclip"``)."""
+    parts = [p.strip() for p in str(arg or "").split(",") if p.strip()]
+    baselines = [p for p in parts if p in GCF_BASELINES]
+    scales = [p for p in parts if p not in GCF_BASELINES]
+    if len(baselines) > 1 or len(scales) > 1 or any(p not in VARIANTS for p in scales):
+        raise ValueError(
+            f"config variant: expected at most one of {VARIANTS[1:]} and one baseline of {GCF_BASELINES}, "
+            f"comma-separated (e.g. 'synthetic,dclips'), got {arg!r}"
+        )
+    return check_variant(scales[0] if scales else None), (baselines[0] if baselines else None)
+
+
+def gcf_baseline(c: ml_collections.ConfigDict, baseline: str) -> ml_collections.ConfigDict:
+    """The paper's baseline of the GCF-Net config ``c`` (changed in place and returned).
+
+    A single-clip classifier: the same backbone with a classifier (``config.model`` = the
+    backbone config and ``num_classes``) trained by the ``classification`` task on one
+    random clip of each video (same clip length, stride, crops and training recipe), and
+    evaluated with the multi-view path, softmax averaged over ``num_crops = 1`` centre crop
+    of the central clip (``"cclip"``: C-Clip) or of ``N`` clips spread over the video
+    (``"dclips"``: D-Clips, ``N`` = the GCF config's ``num_clips``).
+    """
+    if baseline not in GCF_BASELINES:
+        raise ValueError(f"baseline: expected one of {GCF_BASELINES}, got {baseline!r}")
+    clips = c.input.num_clips if baseline == "dclips" else 1
+    model = c.model.to_dict()
+    c.task = "classification"
+    c.model = {**model["backbone"], "num_classes": model["num_classes"]}
+    c.loss.sparsity_weight = 0.0
+    c.input.sampling, c.input.num_clips = "clip", 1
+    if "short_video" in c.input:
+        del c.input["short_video"]
+    c.eval_input = {"sampling": "multi_view", "num_clips": clips, "num_crops": 1, "short_side": c.eval_input.short_side}
+    return c
 
 
 def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     """GCF-Net over ``backbone`` (a ResNet3D preset) on ``dataset`` (Hsiao, Chen, Ho, 2021).
 
     Model: clip descriptors from the shared backbone (``num_classes=0``), projected to
-    ``dim=256``, one inter-clip fusion layer, gated clip-wise attention, mean over clips,
-    softmax classifier (dropout 0.5). Input: ``N = 10`` clips of 16 consecutive frames
-    (stride 1) at 112 x 112 (the input of Hara et al.'s 3D ResNeXt-101), in training
-    and at test: the gate network's weights are ``[N, N]``, so ``N`` is fixed by the
-    parameters (the paper's 10 test clips fix it for training too).
+    ``dim=240`` (the width at which the head has the paper's 0.86 M parameters and 15
+    MFLOPs, docs/design.md), one inter-clip fusion layer, gated clip-wise attention, mean
+    over clips, softmax classifier (no dropout: the paper describes none). Input: ``N =
+    10`` clips of 16 consecutive frames (stride 1) at 112 x 112 (the input of Hara et al.'s
+    3D ResNeXt-101), in training and at test: the gate network's weights are ``[N, N]``, so
+    ``N`` is fixed by the parameters (the paper's 10 test clips fix it for training too).
+    A video shorter than ``N`` clips loops: its clips repeat cyclically as real clips
+    (``input.short_video = "loop"``; ``"mask"`` makes the repeats padding instead).
+
+    ``arg``: ``"synthetic"`` / ``"smoke"`` and / or a baseline of the paper,
+    comma-separated (:func:`gcf_variant`): ``"cclip"`` (C-Clip) or ``"dclips"`` (D-Clips),
+    the backbone alone trained as a single-clip classifier, evaluated on the central clip /
+    on ``N`` clips with softmax averaging (:func:`gcf_baseline`). ``--config.adaptive=False``
+    keeps GCF-Net's clip-set training and swaps the head for ``head="mean_fusion"`` (an
+    ablation, not the paper's baseline).
 
     Training (the paper): SGD, batch 128 (read as videos: 1,280 clips), momentum 0.9,
     dampening 0.9, lr 0.1 divided when the validation loss plateaus (``schedule.name =
@@ -348,7 +401,7 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     epochs, the first 5 a linear warm-up; training short side jittered in [128, 160],
     random 112 crop and flip; test: centred clips at short side 128, centre crop.
     """
-    variant = check_variant(arg)
+    variant, baseline = gcf_variant(arg)
     c = base_config()
     c.task = "clip_set"
     classes = set_dataset(c, dataset)
@@ -356,14 +409,13 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
         "name": "gcf_net",
         "num_classes": classes,
         "backbone": {"name": backbone},
-        "dim": 256,
+        "dim": 240,
         "fusion_layers": 1,
         "gating": True,
         "head": "gcf",
-        "dropout_rate": 0.5,
     }
     c.loss.sparsity_weight = GCF_SPARSITY
-    c.input.sampling, c.input.num_clips = "clips", GCF_CLIPS
+    c.input.sampling, c.input.num_clips, c.input.short_video = "clips", GCF_CLIPS, "loop"
     c.input.clip_length, c.input.stride = GCF_CLIP_LENGTH, 1
     c.input.crop_size, c.input.scale_range = GCF_CROP, (128, 160)
     c.eval_input = {"sampling": "clips", "num_clips": GCF_CLIPS, "num_crops": 1, "short_side": 128}
@@ -379,7 +431,7 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     if dataset == "ucf101":  # fine-tune the last layer of a Kinetics-600 GCF (--config.init_from=DIR)
         c.schedule.base_lr, c.optimizer.freeze = 0.01, GCF_FREEZE
     if variant is None:
-        return c
+        return gcf_baseline(c, baseline) if baseline else c
 
     # One synthetic recipe for every dataset (synthetic_schedule / smoke: AdamW, cosine), trained from scratch.
     c.optimizer.weight_decay, c.optimizer.dampening, c.optimizer.freeze = 1e-4, 0.0, ()
@@ -391,7 +443,6 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
         "fusion_layers": 1,
         "gating": True,
         "head": "gcf",
-        "dropout_rate": 0.2,
         "backbone": small_resnet(backbone, variant),
     }
     if variant == "synthetic":
@@ -400,7 +451,7 @@ def gcf(backbone: str, dataset: str, arg=None) -> ml_collections.ConfigDict:
     else:
         synthetic_clip_set(c, variant, clip_length=2, stride=4, crop=32)
         smoke(c)
-    return c
+    return gcf_baseline(c, baseline) if baseline else c
 
 
 # ------------------------------------------------------------------------------------- CFAD

@@ -1,6 +1,8 @@
 """FLOPs from the jaxpr: multiply-adds of convolutions and matrix products.
 
-The convention of the papers and of fvcore: one multiply-add is one FLOP, and
+The convention of the papers and of fvcore: one multiply-add is one FLOP
+(:attr:`FlopCount.total`; :attr:`FlopCount.total_2x` counts the multiply and the add
+apart, 2 FLOPs per multiply-add, the convention of some papers, e.g. GCF-Net's head), and
 only ``conv_general_dilated``, ``dot_general`` (dense layers, einsums,
 attention) and ``ops.depthwise_conv3d``'s sum of shifts count; normalisation,
 activations and pooling do not. The counter walks the jaxpr of ``model.apply``
@@ -112,7 +114,13 @@ class FlopCount:
 
     @property
     def total(self) -> int:
+        """Multiply-adds (one FLOP each)."""
         return sum(self.by_stage.values())
+
+    @property
+    def total_2x(self) -> int:
+        """FLOPs at 2 per multiply-add (a multiply and an add)."""
+        return 2 * self.total
 
     def table(self, unit: float = 1e9, unit_name: str = "GFLOPs") -> str:
         rows = [f"{'stage':<12}{unit_name:>12}{'share':>9}"]

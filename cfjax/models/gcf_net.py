@@ -8,10 +8,18 @@ video descriptor and classifies it. The gates localise the action: clips with
 ``gate > 0.5`` (see :func:`cfjax.metrics.gate_intervals`).
 
 Ablations of the paper are field switches: ``fusion_layers=0`` (gating only),
-``gating=False`` (fusion only); and the baselines are heads too:
-``head="average"`` (dense-clip: mean of all clip descriptors) and
-``head="central"`` (the central clip only). ``backbone=None`` is the head-only
-mode on precomputed clip descriptors.
+``gating=False`` (fusion only); two more heads replace fusion and gates:
+``head="mean_fusion"`` (the mean of the ``N`` clip descriptors, classified) and
+``head="central"`` (the central clip's descriptor only), both trained on ``N``
+clips like GCF-Net. They are not the paper's C-Clip / D-Clips baselines, which are
+single-clip classifiers whose predictions are averaged at test time (the
+``:cclip`` / ``:dclips`` variants of ``configs/gcf_*.py``). ``backbone=None`` is the
+head-only mode on precomputed clip descriptors.
+
+The default ``dim = 240`` is the width at which this head (one fusion layer, 2048-d
+descriptors of 10 clips, 600 classes) has the paper's cost: 0.868 M parameters and
+7.41 M multiply-adds (14.8 MFLOPs at 2 FLOPs per multiply-add) against 0.86 M and
+15 MFLOPs (docs/design.md, "GCF-Net head cost").
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from cfjax.layers import GatedClipAttention, InterClipFusion
 
 __all__ = ["HEADS", "GCFNet"]
 
-HEADS = ("gcf", "average", "central")
+HEADS = ("gcf", "mean_fusion", "central")
 
 
 class GCFNet(nn.Module):
@@ -49,29 +57,33 @@ class GCFNet(nn.Module):
       backbone: a zoo model built with ``num_classes=0`` (a feature extractor,
         e.g. ``build({"name": "resnext101", "num_classes": 0})``), shared by
         all clips, or ``None``.
-      dim: width ``D`` of the projected descriptors.
+      dim: width ``D`` of the projected descriptors (240: the paper's head cost).
       fusion_layers: stacked :class:`~cfjax.layers.InterClipFusion` layers (0: none).
       num_heads: attention heads per fusion layer.
       gating: use :class:`~cfjax.layers.GatedClipAttention`.
       gate_hidden: hidden width of the gate network (default ``N``).
-      head: ``"gcf"``, or a baseline: ``"average"``, ``"central"``.
+      head: ``"gcf"``, or an ablation without fusion and gates: ``"mean_fusion"``,
+        ``"central"``.
+      dropout_rate: dropout on the video descriptor before the classifier; 0 (the
+        paper describes none). Kept as a field so older configs still build.
     """
 
     num_classes: int = 600
     backbone: nn.Module | None = None
-    dim: int = 256
+    dim: int = 240
     fusion_layers: int = 1
     num_heads: int = 1
     gating: bool = True
     gate_hidden: int | None = None
     head: str = "gcf"
-    dropout_rate: float = 0.5
+    dropout_rate: float = 0.0
     dtype: Any = None
 
     @nn.compact
     def __call__(self, inputs, clip_mask=None, train: bool = False):
         if self.head not in HEADS:
-            raise ValueError(f"head: expected one of {HEADS}, got {self.head!r}")
+            renamed = " ('average' is now 'mean_fusion')" if self.head == "average" else ""
+            raise ValueError(f"head: expected one of {HEADS}, got {self.head!r}{renamed}")
         if clip_mask is not None and (clip_mask.dtype != jnp.bool_ or clip_mask.shape != inputs.shape[:2]):
             raise ValueError(
                 f"clip_mask: expected bool [B, N] = {inputs.shape[:2]}, got {clip_mask.dtype} {clip_mask.shape}"
@@ -80,7 +92,7 @@ class GCFNet(nn.Module):
         batch, clips = x.shape[:2]
         mask = jnp.ones((batch, clips), bool) if clip_mask is None else clip_mask
         out = {"clip_features": x}
-        if self.head == "average":
+        if self.head == "mean_fusion":
             video = ops.masked_mean(x, mask)
         elif self.head == "central":
             central = (jnp.sum(mask, axis=1) - 1) // 2  # middle of the valid clips
@@ -95,7 +107,8 @@ class GCFNet(nn.Module):
                 gates = GatedClipAttention(self.gate_hidden, self.dtype, name="gates")(fused, mask)
                 out["gates"] = gates
             video = ops.gated_clip_fusion(fused, gates, projected, mask)
-        video = nn.Dropout(self.dropout_rate, deterministic=not train, name="dropout")(video)
+        if self.dropout_rate:
+            video = nn.Dropout(self.dropout_rate, deterministic=not train, name="dropout")(video)
         out["logits"] = nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(video)
         return out
 

@@ -85,7 +85,10 @@ def non_adaptive(config) -> dict:
     the part that adapts its compute to the video.
 
     - a backbone with ``sgs`` (ATFR): the same backbone without SGS (uniform temporal resolution);
-    - ``gcf_net``: ``head="average"`` (the mean of all clip descriptors, no fusion or gates).
+    - ``gcf_net``: ``head="mean_fusion"`` (the mean of the clip descriptors, no fusion or
+      gates, trained on the same ``N`` clips). The paper's baselines (C-Clip, D-Clips) are
+      single-clip classifiers with test-time averaging: the ``:cclip`` / ``:dclips``
+      variants of ``configs/gcf_*.py``, not a model switch.
 
     Other models have no baseline here (Coarse-Fine's is a different network: X3D on the fine
     frames); they raise ``ValueError``.
@@ -95,7 +98,7 @@ def non_adaptive(config) -> dict:
     if fields.get("sgs") is not None:
         return {**fields, "sgs": None}
     if name == "gcf_net":
-        return {**fields, "head": "average"}
+        return {**fields, "head": "mean_fusion"}
     raise ValueError(
         f"adaptive=False: model {name!r} has no non-adaptive baseline (known: backbones with an 'sgs' "
         "config, and gcf_net)"

@@ -1,4 +1,4 @@
-"""GCF-Net: head on clip descriptors, ablation switches, baselines, the shared backbone."""
+"""GCF-Net: head on clip descriptors, ablation switches, the head's cost at the paper's setting, the shared backbone."""
 
 import chex
 import jax
@@ -25,7 +25,7 @@ def symmetric_gates(params, a=0.7, b=-0.2):
 class GCFHeadTest(chex.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
-        self.model = GCFNet(num_classes=CLASSES, dim=D, fusion_layers=2, num_heads=2, dropout_rate=0.0)
+        self.model = GCFNet(num_classes=CLASSES, dim=D, fusion_layers=2, num_heads=2)
         self.x = video(0, (B, N, D0))
         self.mask = ops.lengths_to_mask(LENGTHS, N)
         self.variables = perturbed_f64(self.model.init(jax.random.key(0), self.x, self.mask), 0)
@@ -94,7 +94,7 @@ class GCFHeadTest(chex.TestCase, parameterized.TestCase):
         ("two_fusion_layers", {"fusion_layers": 2}, {"project", "fusion_0", "fusion_1", "gates", "classifier"}, True),
         ("gating_only", {"fusion_layers": 0}, {"project", "gates", "classifier"}, True),
         ("fusion_only", {"gating": False}, {"project", "fusion_0", "classifier"}, False),
-        ("average", {"head": "average"}, {"classifier"}, False),
+        ("mean_fusion", {"head": "mean_fusion"}, {"classifier"}, False),
         ("central", {"head": "central"}, {"classifier"}, False),
     )
     def test_ablation_switches_remove_parts(self, fields, expected, has_gates):
@@ -103,9 +103,11 @@ class GCFHeadTest(chex.TestCase, parameterized.TestCase):
         self.assertEqual(set(variables["params"]), expected)
         self.assertEqual("gates" in model.apply(variables, self.x, self.mask), has_gates)
 
-    def test_baselines(self):
-        for head, pick in (("average", lambda x: jnp.stack([x[0].mean(0), x[1, :3].mean(0)])),
-                           ("central", lambda x: jnp.stack([x[0, 2], x[1, 1]]))):
+    def test_mean_fusion_and_central_heads(self):
+        for head, pick in (
+            ("mean_fusion", lambda x: jnp.stack([x[0].mean(0), x[1, :3].mean(0)])),
+            ("central", lambda x: jnp.stack([x[0, 2], x[1, 1]])),
+        ):
             model = GCFNet(num_classes=CLASSES, head=head)
             variables = perturbed_f64(model.init(jax.random.key(0), self.x, self.mask), 1)
             q = variables["params"]["classifier"]
@@ -123,10 +125,36 @@ class GCFHeadTest(chex.TestCase, parameterized.TestCase):
         attention = 2 * N * N * D  # q k^T and a v
         expected = N * D0 * D + 2 * (4 * N * D * D + attention) + 2 * N * hidden + D * CLASSES
         self.assertEqual(flops.total, expected)
+        self.assertEqual(flops.total_2x, 2 * expected)
+
+    def test_default_head_has_the_papers_cost(self):
+        """The paper's head: 0.86 M parameters, 15 MFLOPs (2 per multiply-add) on 10 clips of 2048-d, 600 classes.
+        D = 240 with one fusion layer (Q, K, V, output projections) gives 867,940 and 2 x 7,411,400 (docs/design.md)."""
+        n, d0, k = 10, 2048, 600
+        model = GCFNet(num_classes=k)
+        d, layers = model.dim, model.fusion_layers
+        self.assertEqual((d, layers, model.gate_hidden, model.dropout_rate), (240, 1, None, 0.0))
+        x = jax.ShapeDtypeStruct((1, n, d0), jnp.float32)
+        params = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x)["params"]
+        formula = (d0 + 1) * d + layers * 4 * (d + 1) * d + 2 * (n * n + n) + (d + 1) * k
+        self.assertEqual(count_params(params), formula)
+        self.assertEqual(formula, 867_940)
+        macs = n * d0 * d + layers * (4 * n * d * d + 2 * n * n * d) + 2 * n * n + d * k
+        self.assertEqual(count_flops(model, None, (x,)).total, macs)
+        self.assertEqual(macs, 7_411_400)
+        self.assertLess(abs(formula / 0.86e6 - 1), 0.01)
+        self.assertLess(abs(2 * macs / 15e6 - 1), 0.02)
+
+    def test_no_dropout_train_equals_eval(self):
+        out = self.model.apply(self.variables, self.x, self.mask)
+        trained = self.model.apply(self.variables, self.x, self.mask, train=True, rngs={"dropout": jax.random.key(1)})
+        chex.assert_trees_all_close(trained, out, rtol=1e-12)
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, r"head: expected one of"):
             GCFNet(head="max").init(jax.random.key(0), self.x)
+        with self.assertRaisesRegex(ValueError, r"'average' is now 'mean_fusion'"):
+            GCFNet(head="average").init(jax.random.key(0), self.x)
         with self.assertRaisesRegex(ValueError, r"expects clip descriptors \[B, N, D0\]"):
             GCFNet().init(jax.random.key(0), jnp.zeros((1, 2, 4, 8, 8, 3)))
         with self.assertRaisesRegex(ValueError, "clip_mask"):
@@ -139,7 +167,7 @@ class GCFBackboneTest(chex.TestCase):
         super().setUpClass()
         backbone = X3D(num_classes=0, width_factor=0.5, depth_factor=0.2, head_width=6)
         cls.backbone = backbone
-        cls.model = GCFNet(num_classes=CLASSES, backbone=backbone, dim=D, dropout_rate=0.0)
+        cls.model = GCFNet(num_classes=CLASSES, backbone=backbone, dim=D)
         cls.clips = video(0, (2, 3, 4, 16, 16, 3))
         cls.mask = ops.lengths_to_mask(jnp.array([3, 2]), 3)
         cls.variables = perturbed_f64(jax.jit(cls.model.init)(jax.random.key(0), cls.clips, cls.mask), 0)

@@ -40,7 +40,7 @@ class RegistryTest(absltest.TestCase):
         self.assertEqual(non_adaptive(atfr), {"name": "x3d_s", "num_classes": 8, "sgs": None})
         self.assertIsNone(build(non_adaptive(atfr)).sgs)
         gcf = {"name": "gcf_net", "num_classes": 8, "head": "gcf", "backbone": {"name": "resnet18"}}
-        self.assertEqual(non_adaptive(gcf), {**gcf, "head": "average"})
+        self.assertEqual(non_adaptive(gcf), {**gcf, "head": "mean_fusion"})
         for name in ("coarse_fine", "x3d_s"):  # nothing to switch off
             with self.assertRaisesRegex(ValueError, rf"adaptive=False: model '{name}' has no non-adaptive baseline"):
                 non_adaptive({"name": name})

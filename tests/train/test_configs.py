@@ -71,9 +71,9 @@ def test_config_builds(name, variant):
         assert 0 < c.schedule.warmup_steps < c.total_steps
         assert dict(c.data.builder_kwargs) == common.SYNTHETIC_SIZES[c.data.config]  # one dataset per kind
         assert not c.input.flip  # mirroring swaps the synthetic move_left / move_right classes
-    if c.task in ("classification", "clip_set"):  # --config.adaptive=False: ATFR without SGS, GCF's average head
+    if c.task in ("classification", "clip_set"):  # --config.adaptive=False: ATFR without SGS, GCF's mean-fusion head
         baseline = build(non_adaptive(c.model))
-        assert (baseline.head == "average") if c.task == "clip_set" else (baseline.sgs is None)
+        assert (baseline.head == "mean_fusion") if c.task == "clip_set" else (baseline.sgs is None)
     if c.task == "clip_set":  # the gates' weights fix N: training and evaluation must agree
         assert tasks.video_transform(c, False).num_clips == c.input.num_clips
         assert c.loss.sparsity_weight > 0
@@ -102,11 +102,42 @@ def test_full_scale_param_counts(name, low, high):
 
 
 def test_gcf_head_size():
-    """GCF-Net's head over 3D-ResNeXt-101: 0.94 M parameters here, 0.86 M in the paper (docs/design.md)."""
+    """GCF-Net's head over 3D-ResNeXt-101: 867,940 parameters at D = 240, 0.86 M in the paper (docs/design.md)."""
     params = abstract_params(get_config("gcf_resnext101_kinetics600"), frames=16)
     head = {k: v for k, v in params.items() if k != "backbone"}
-    assert 0.8e6 <= count_params(head) <= 1.0e6
+    assert count_params(head) == 867_940
     assert 45e6 <= count_params(params["backbone"]) <= 50e6  # Hara et al.'s ResNeXt-101 without classifier
+
+
+GCF_NAMES = [n for n in NAMES if n.startswith("gcf_")]
+
+
+@pytest.mark.parametrize("arg, test_clips", [("dclips", 10), ("cclip", 1), ("synthetic,dclips", 8), ("smoke,cclip", 1)])
+@pytest.mark.parametrize("name", GCF_NAMES)
+def test_gcf_paper_baselines(name, arg, test_clips):
+    """C-Clip / D-Clips: the GCF config's backbone as a single-clip classifier (classification task, one random
+    clip per video), tested on the central clip / N clips, 1 crop, softmax averaged (multi-view); the rest equal."""
+    c = get_config(name, arg)
+    gcf = get_config(name, arg.split(",")[0] if "," in arg else None)
+    assert c.task == "classification" and c.loss.sparsity_weight == 0
+    assert c.model.to_dict() == {**gcf.model.backbone.to_dict(), "num_classes": gcf.model.num_classes}
+    assert build(c.model).num_classes == gcf.model.num_classes
+    assert (c.input.sampling, c.input.clip_length, c.input.stride) == ("clip", gcf.input.clip_length, gcf.input.stride)
+    assert "short_video" not in c.input
+    assert dict(c.eval_input) == {
+        "sampling": "multi_view",
+        "num_clips": test_clips,
+        "num_crops": 1,
+        "short_side": gcf.eval_input.short_side,
+    }
+    for key in ("data", "optimizer", "schedule", "batch_size", "total_steps", "num_epochs"):
+        assert c[key] == gcf[key], key
+    train = tasks.get_task(c).transform(c, True)
+    assert (train.sampling, train.num_clips, train.train) == ("clip", 1, True)
+    assert tasks.get_task(c).transform(c, False).sampling == "multi_view"
+    for bad in ("dclips,cclip", "synthetic,smoke", "dclip"):
+        with pytest.raises(ValueError, match=f"^config variant: .*{bad!r}"):
+            get_config(name, bad)
 
 
 def test_coarse_fine_fusion_lr_multiplier_matches():
