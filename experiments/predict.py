@@ -8,9 +8,11 @@ The second form runs a converted classifier (``experiments.convert``) without a 
 windows over the whole video, top classes by name (Kinetics-400 for the converted models).
 
 Plots: class scores over time; Coarse-Fine: Grid Pool positions over the frame strip;
-SGS models: frames grouped into bins; GCF-Net: the gate of each clip; CFAD (``tubes``): the
-coarse (green) and refined (red) tubes on a strip of the clip's frames, and the detections
-(class, score, boxes with the video's frame numbers) in the JSON.
+SGS models: frames grouped into bins; GCF-Net: the gate of each clip and 3D Grad-CAM on the
+clips whose gate exceeds 0.5 (``STEM_gradcam.png``; when none does, a printed line says so and
+the plot shows the top-gated clip, labelled as such); CFAD (``tubes``): the coarse (green) and
+refined (red) tubes on a strip of the clip's frames, and the detections (class, score, boxes
+with the video's frame numbers) in the JSON.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@
 - Coarse-Fine (``frame_detection``): per-frame scores and the Grid Pool's sampling
   positions over the clip's frame strip;
 - SGS models: the frames of the central window grouped into their bins;
-- GCF-Net (``clip_set``): the gate of each clip;
+- GCF-Net (``clip_set``): the gate of each clip and, with a backbone, 3D Grad-CAM on the
+  clips whose gate exceeds 0.5 (the paper's localisation; when none does, on the top-gated
+  clip, labelled as such, and one line says so);
 - a converted classifier without a training config (:func:`predict_pretrained`): class
   scores of sliding windows over the whole video, with the checkpoint's class names;
 - CFAD (``tubes``): the refined and coarse tubes of the clip (JSON: per tube its class,
@@ -28,10 +30,13 @@ from cfjax.data.pipeline import multi_view, normalize
 from cfjax.data.video import decode_video
 from cfjax.train.loop import Experiment, restore_state
 from cfjax.train.partitioning import is_numeric
+from cfjax.train.tasks import MaskShortVideo
+from cfjax.train.writers import report
 
 __all__ = ["plot_eval_examples", "predict_example", "predict_file", "predict_pretrained", "write_prediction"]
 
 MAX_WINDOWS = 16
+MAX_CAM_CLIPS = 4  # GCF-Net: Grad-CAM rows (the highest gates first)
 
 
 def _forward(exp: Experiment):
@@ -132,6 +137,39 @@ def _predict_tubes(exp: Experiment, variables, example: dict, raw) -> dict:
     return out
 
 
+def _gated_cams(exp: Experiment, variables, batch: dict, shown: dict) -> dict:
+    """GCF-Net's localisation on one video: Grad-CAM of the predicted class on the clips with
+    gate > 0.5 (at most :data:`MAX_CAM_CLIPS`, highest gates first), or on the top-gated clip
+    when none passes; ``localisation`` is the one line that says which."""
+    from cfjax.analysis import gated_clip_cam
+
+    clip_mask = batch.get("clip_mask")
+    cam = gated_clip_cam(exp.model, variables, batch["frames"], clip_mask, top_if_none=True)
+    gates, selected, shown_clips = (np.asarray(cam[k])[0] for k in ("gates", "selected", "shown"))
+    order = [int(i) for i in np.argsort(-gates, kind="stable") if shown_clips[i]][:MAX_CAM_CLIPS]
+    valid = int(np.sum(clip_mask)) if clip_mask is not None else gates.size
+    picked = [int(i) for i in np.flatnonzero(selected)]
+    if picked:
+        line = f"localisation: {len(picked)} of {valid} clips have gate > 0.5 (clips {picked})"
+        if len(picked) > MAX_CAM_CLIPS:
+            line += f"; Grad-CAM on the {MAX_CAM_CLIPS} highest"
+    else:
+        line = (
+            f"localisation: no clip has gate > 0.5 (highest {gates[order[0]]:.2f}, clip {order[0]}); "
+            "Grad-CAM on that top-gated clip"
+        )
+    return {
+        "localisation": line,
+        "cam_clips": order,
+        "cam_class": int(np.asarray(cam["class_index"])[0]),
+        "_cam_frames": np.asarray(shown["frames"])[order],
+        "_cams": np.asarray(cam["cams"], np.float64)[0, order],
+        "_cam_gates": gates[order],
+        "_cam_selected": selected[order],
+        "_cam_frame_indices": np.asarray(shown["frame_indices"])[order],
+    }
+
+
 def predict_example(exp: Experiment, state, example: dict) -> dict:
     """Runs the model of ``exp`` on a whole-video example (``frames [F, H, W, 3]`` uint8, + labels if any).
 
@@ -169,7 +207,10 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
     elif task == "tubes":
         out.update(_predict_tubes(exp, variables, example, raw))
     else:
-        shown = raw(dict(example), np.random.default_rng(0))
+        sampler = raw
+        if isinstance(exp.eval_transform, MaskShortVideo):  # clip sets whose short videos are masked
+            sampler = dataclasses.replace(exp.eval_transform, base=raw)
+        shown = sampler(dict(example), np.random.default_rng(0))
         batch = _batch(normalize(shown, transform.mean, transform.std))
         outputs = {k: np.asarray(v)[0] for k, v in _forward(exp)(variables, batch).items()}
         if task == "frame_detection":
@@ -187,6 +228,8 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
             out["frames"] = clips[:, clips.shape[1] // 2]
             if "gates" in outputs:
                 out["gates"] = outputs["gates"]
+                if getattr(exp.model, "backbone", None) is not None:
+                    out.update(_gated_cams(exp, variables, batch, shown))
             if "relevant_clips" in shown:
                 out["relevant_clips"] = np.asarray(shown["relevant_clips"], bool)
     out["top"] = _top(np.asarray(out["scores"]), names)
@@ -270,6 +313,23 @@ def write_prediction(result: dict, out_dir, stem: str, class_names) -> list[Path
             result["frames"], result["gates"], out_dir / f"{stem}_gates.png", relevant=result.get("relevant_clips"),
             title=title,
         ))
+    if "_cams" in result:
+        k = result["cam_class"]
+        name = class_names[k] if k < len(class_names) else str(k)
+        which = "the clips with gate > 0.5" if result["_cam_selected"].all() else "the top-gated clip (no gate > 0.5)"
+        paths.append(
+            plots.plot_clip_cams(
+                result["_cam_frames"],
+                result["_cams"],
+                out_dir / f"{stem}_gradcam.png",
+                clip_indices=result["cam_clips"],
+                gates=result["_cam_gates"],
+                selected=result["_cam_selected"],
+                frame_indices=result["_cam_frame_indices"],
+                fps=fps,
+                title=f"{stem}: Grad-CAM of the predicted class ({name}) on {which}",
+            )
+        )
     record = {
         k: (v.tolist() if isinstance(v, np.ndarray) else v)
         for k, v in result.items() if k != "frames" and not k.startswith("_")
@@ -297,6 +357,8 @@ def predict_file(config, workdir, video, out_dir=None, checkpoint: str | int = "
     exp = Experiment(config, workdir)
     state, _ = restore_state(exp, checkpoint)
     result = predict_example(exp, state, {"frames": frames, "fps": fps})
+    if "localisation" in result:
+        report(result["localisation"])
     return write_prediction(result, out_dir or Path(workdir) / "predict", Path(video).stem, exp.dataset.class_names)
 
 

@@ -15,10 +15,12 @@ from PIL import Image
 
 from cfjax.analysis import plots
 from cfjax.analysis.plots import (
+    clip_cams,
     clip_gates,
     frame_scores,
     frame_strip,
     grid_positions,
+    plot_clip_cams,
     plot_clip_gates,
     plot_frame_scores,
     plot_grid_positions,
@@ -150,6 +152,24 @@ class PngTest(parameterized.TestCase):
 
 
 class FigureContentTest(absltest.TestCase):
+    def test_clip_cams_rows_and_map_steps(self):
+        cams = np.zeros((2, 2, 3, 3))
+        cams[:, 1] = 1.0  # map step 1 covers clip steps 4..7 of 8
+        fig = clip_cams._clip_cams_figure(
+            np.stack([_frames(), _frames()]),
+            cams,
+            clip_indices=[3, 7],
+            gates=[0.9, 0.2],
+            frame_indices=np.stack([np.arange(8), np.arange(8, 16)]),
+        )
+        thumbs = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        self.assertLen(thumbs, 8)  # 2 clips x 4 frames (steps 0, 2, 5, 7)
+        self.assertEqual([ax.get_title() for ax in thumbs[:4]], ["#0", "#2", "#5", "#7"])
+        self.assertEqual([float(ax.get_images()[1].get_array().max()) for ax in thumbs[:4]], [0, 0, 1, 1])
+        self.assertEqual(thumbs[0].get_ylabel(), "clip 3\ngate 0.90")
+        self.assertIn("top-gated", thumbs[4].get_ylabel())  # 0.2: shown, not selected
+        self.assertIn("no clip has gate > 0.5", fig.get_suptitle())
+
     def test_runs(self):
         self.assertEqual(frame_scores._runs(np.array([0, 1, 1, 0, 1, 0, 0, 1], bool)), [(1, 2), (4, 4), (7, 7)])
         self.assertEqual(frame_scores._runs(np.zeros(4, bool)), [])
@@ -287,6 +307,20 @@ def _tubes_case():
             "title": _LONG_TITLE}
 
 
+def _clip_cams_case():
+    """GCF-Net as predict plots it: two gated clips of 16 frames at 112 x 150, 2 x 4 x 4 maps, fps known."""
+    cams = np.random.default_rng(4).uniform(0, 1, (2, 2, 4, 4))
+    return {
+        "clips": np.stack([_frames(16, 112, 150)] * 2),
+        "cams": cams / cams.max(axis=(1, 2, 3), keepdims=True),
+        "clip_indices": [2, 7],
+        "gates": [0.93, 0.61],
+        "frame_indices": np.stack([np.arange(32, 48), np.arange(112, 128)]),
+        "fps": 25.0,
+        "title": _LONG_TITLE,
+    }
+
+
 # Every public plot function: the realistic inputs it is rendered with (predict's long titles included).
 LAYOUT_CASES = {
     "plot_frame_scores": {"windows_400_classes": _window_scores_case, "frames_157_classes": _frame_scores_case,
@@ -299,6 +333,10 @@ LAYOUT_CASES = {
         "one": lambda: {"thumbnails": _frames(1), "gates": [1.0]},
     },
     "plot_tubes": {"ucf_sports": _tubes_case, "no_tubes": lambda: {"frames": _frames(3)}},
+    "plot_clip_cams": {
+        "two_gated": _clip_cams_case,
+        "top_gated": lambda: {"clips": _frames(4)[None], "cams": np.ones((1, 1, 1, 1)), "gates": [0.1]},
+    },
 }
 _TOLERANCE_IN = 0.02
 
@@ -486,6 +524,21 @@ class BadInputTest(parameterized.TestCase):
     def test_clip_gates(self, name, override):
         kwargs = {"thumbnails": _frames(4), "gates": [0.1, 0.2, 0.7, 0.9], "path": self.path} | override
         self._raises(name, plot_clip_gates, **kwargs)
+
+    @parameterized.named_parameters(
+        ("clips_ndim", "clips", {"clips": _frames(4)}),
+        ("clips_dtype", "clips", {"clips": np.zeros((2, 4, H, W, 3), np.float32)}),
+        ("cams_count", "cams", {"cams": np.zeros((3, 1, 2, 2))}),
+        ("cams_range", "cams", {"cams": np.full((2, 1, 2, 2), 1.5)}),
+        ("clip_indices", "clip_indices", {"clip_indices": [0.5, 1.0]}),
+        ("gates_length", "gates", {"gates": [0.7]}),
+        ("selected_values", "selected", {"selected": [0, 2]}),
+        ("frame_indices_shape", "frame_indices", {"frame_indices": np.zeros((2, 3), np.int64)}),
+        ("frames_per_clip", "frames_per_clip", {"frames_per_clip": 0}),
+    )
+    def test_clip_cams(self, name, override):
+        kwargs = {"clips": np.stack([_frames(4)] * 2), "cams": np.zeros((2, 1, 2, 2)), "path": self.path} | override
+        self._raises(name, plot_clip_cams, **kwargs)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Figures for inspecting what the models look at: frame scores, Coarse-Fine grid
-positions, SGS bins, clip gates and action tubes (one module per figure kind).
+positions, SGS bins, clip gates, Grad-CAM on gated clips and action tubes (one module
+per figure kind).
 
 Only numpy and matplotlib: figures are built as ``matplotlib.figure.Figure`` on
 an Agg canvas (no pyplot, no global backend switch), written as PNG, and each
@@ -11,6 +12,7 @@ figure's width and legends sit outside the axes they describe.
     >>> plot_grid_positions(frames, grid, "out/grid.png", segments=[[10, 25]])
 """
 
+from cfjax.analysis.plots.clip_cams import plot_clip_cams
 from cfjax.analysis.plots.clip_gates import plot_clip_gates
 from cfjax.analysis.plots.common import frame_range_text, frame_strip, score_text, strip_indices
 from cfjax.analysis.plots.frame_scores import plot_frame_scores
@@ -21,6 +23,7 @@ from cfjax.analysis.plots.tubes import plot_tubes
 __all__ = [
     "frame_range_text",
     "frame_strip",
+    "plot_clip_cams",
     "plot_clip_gates",
     "plot_frame_scores",
     "plot_grid_positions",
