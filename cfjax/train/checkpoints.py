@@ -83,7 +83,8 @@ class Checkpointer:
         if scalars is not None and self.best_metric in scalars:
             best = self.best()
             value = _metric(self.best_metric)(scalars)
-            if best is None or value > _metric(self.best_metric)(best["metrics"]):
+            # Ties go to the later step, as Orbax's BestN keeps the last of equal checkpoints.
+            if best is None or value >= _metric(self.best_metric)(best["metrics"]):
                 if jax.process_index() == 0:
                     tmp = self.workdir / "best.json.tmp"
                     tmp.write_text(json.dumps({"step": int(step), "metrics": scalars}, indent=1))
