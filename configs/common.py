@@ -492,9 +492,13 @@ def cfad(dataset: str, arg=None, *, clip_length: int, num_samples: int, poly_ord
     (``interpolation="coarse"``); the TPN is trained first, then the whole detector
     (``loss.tpn_steps``, then ``loss.cfad_stage = "end_to_end"``).
 
-    Assumed (not fixed by docs/design.md or the paper as far as known here): the backbone is
-    Hara et al.'s 3D ResNet-50 (the zoo has no I3D) with its res4 features, trained from
-    scratch (no pretrained-weights key yet); the key-step threshold alpha = 0.25 (a choice:
+    Not the paper's backbone: CFAD uses Inception I3D's ``mixed_5b`` features pretrained on
+    Kinetics-600; the zoo has no I3D yet, so these configs use Hara et al.'s 3D ResNet-50
+    with its res4 features, trained from scratch (none of the import sources of
+    :mod:`cfjax.interop` offers a Kinetics-pretrained 3D ResNet-50). Expect numbers well
+    below the paper's until the I3D backbone exists.
+
+    Assumed (not fixed by docs/design.md or the paper as far as known here): the key-step threshold alpha = 0.25 (a choice:
     the paper's ablation spans 0.15..0.45 and names no final value); ``anchor_sizes`` are
     ``None``: the first run reads the k-means anchors that ``experiments.prepare_data``
     writes next to the dataset, scaled to the middle of the training short-side range
