@@ -659,7 +659,8 @@ class VideoTransform:
     """A whole per-example transform ``(example, rng) -> example`` (picklable).
 
     ``sampling``: ``"clip"`` (one clip of ``clip_length`` at ``stride``), ``"clips"``
-    (GCF-Net: ``num_clips`` clips), ``"coarse_fine"`` (coarse clip + fine view of
+    (GCF-Net: ``num_clips`` clips; a shorter video's clips loop, or are masked with
+    ``short_video="mask"``), ``"coarse_fine"`` (coarse clip + fine view of
     ``fine_length`` steps at ``fine_stride``), ``"multi_view"`` (eval only:
     ``num_clips`` x ``num_crops`` views), ``"resample"`` (CFAD: the whole video
     resampled to ``clip_length`` frames, :func:`resample_indices`; ``stride`` must be 1).
@@ -678,6 +679,7 @@ class VideoTransform:
     num_crops: int = 1
     fine_length: int = 128
     fine_stride: int = 1
+    short_video: str = "loop"
     crop_size: int = 224
     scale_range: tuple[int, int] | None = None
     short_side: int | None = None
@@ -689,6 +691,8 @@ class VideoTransform:
     def __post_init__(self):
         if self.sampling not in _SAMPLINGS:
             raise ValueError(f"sampling: expected one of {_SAMPLINGS}, got {self.sampling!r}")
+        if self.short_video not in SHORT_VIDEO:
+            raise ValueError(f"short_video: expected one of {SHORT_VIDEO}, got {self.short_video!r}")
         if self.sampling == "multi_view" and self.train:
             raise ValueError("sampling='multi_view' is for evaluation: set train=False")
         if self.sampling == "resample" and self.stride != 1:
@@ -726,7 +730,9 @@ class VideoTransform:
         elif self.sampling == "resample":
             out = sample_resampled(example, self.clip_length, sample_rng)
         elif self.sampling == "clips":
-            out = sample_clips(example, self.num_clips, self.clip_length, self.stride, sample_rng)
+            out = sample_clips(
+                example, self.num_clips, self.clip_length, self.stride, sample_rng, short_video=self.short_video
+            )
         else:
             out = sample_coarse_fine(
                 example, self.clip_length, self.stride, self.fine_length, self.fine_stride, sample_rng

@@ -30,7 +30,6 @@ from cfjax.data.pipeline import multi_view, normalize
 from cfjax.data.video import decode_video
 from cfjax.train.loop import Experiment, restore_state
 from cfjax.train.partitioning import is_numeric
-from cfjax.train.tasks import MaskShortVideo
 from cfjax.train.writers import report
 
 __all__ = ["plot_eval_examples", "predict_example", "predict_file", "predict_pretrained", "write_prediction"]
@@ -207,10 +206,7 @@ def predict_example(exp: Experiment, state, example: dict) -> dict:
     elif task == "tubes":
         out.update(_predict_tubes(exp, variables, example, raw))
     else:
-        sampler = raw
-        if isinstance(exp.eval_transform, MaskShortVideo):  # clip sets whose short videos are masked
-            sampler = dataclasses.replace(exp.eval_transform, base=raw)
-        shown = sampler(dict(example), np.random.default_rng(0))
+        shown = raw(dict(example), np.random.default_rng(0))
         batch = _batch(normalize(shown, transform.mean, transform.std))
         outputs = {k: np.asarray(v)[0] for k, v in _forward(exp)(variables, batch).items()}
         if task == "frame_detection":

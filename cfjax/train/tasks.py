@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cfjax import metrics as metrics_lib
-from cfjax.data.pipeline import SHORT_VIDEO, VideoTransform, multi_clip_indices
+from cfjax.data.pipeline import SHORT_VIDEO, VideoTransform
 from cfjax.models.cfad import CFADLossConfig, cfad_loss
 from cfjax.train import losses
 
@@ -32,7 +32,6 @@ __all__ = [
     "ClassificationTask",
     "ClipSetTask",
     "FrameDetectionTask",
-    "MaskShortVideo",
     "Task",
     "TubeDetectionTask",
     "TubeTargets",
@@ -70,11 +69,9 @@ def short_video_mode(config, train: bool) -> str:
 
 
 def video_transform(config, train: bool) -> VideoTransform:
-    """``config.input`` (+ ``config.eval_input`` when evaluating) -> :class:`VideoTransform`
-    (``short_video`` is read by :class:`ClipSetTask`, see :func:`short_video_mode`)."""
+    """``config.input`` (+ ``config.eval_input`` when evaluating) -> :class:`VideoTransform`."""
     short_video_mode(config, train)
     fields = _input_fields(config, train)
-    fields.pop("short_video", None)
     unknown = sorted(set(fields) - _TRANSFORM_FIELDS)
     if unknown:
         where = "input / eval_input"
@@ -339,24 +336,6 @@ def grid_density(grid, frame_labels, frame_mask) -> dict:
     return {"grid_inside_fraction": sample_fraction, "frames_inside_fraction": frame_fraction, "grid_density_ratio": ratio}
 
 
-@dataclasses.dataclass(frozen=True)
-class MaskShortVideo:
-    """Wraps a ``sampling="clips"`` transform: the repeated clips of a video shorter than
-    ``N`` windows become padding (``clip_mask`` and ``frame_mask`` of
-    :func:`~cfjax.data.pipeline.multi_clip_indices` with ``short_video="mask"``); the frames
-    are those of the default loop padding (the indices do not depend on the mode)."""
-
-    base: VideoTransform
-
-    def __call__(self, example, rng):
-        out = self.base(example, rng)
-        b = self.base
-        num_frames = int(np.shape(example["frames"])[0])
-        _, clip_mask, frame_mask = multi_clip_indices(num_frames, b.num_clips, b.clip_length, b.stride, None, "mask")
-        out["clip_mask"], out["frame_mask"] = clip_mask, frame_mask
-        return out
-
-
 class ClipSetTask(Task):
     """Clip-set classification (GCF-Net): CE + sparsity of the gates; accuracy, gate localisation;
     the eval ``loss`` is the same objective (no label smoothing).
@@ -364,19 +343,13 @@ class ClipSetTask(Task):
     Batch: ``frames [B, N, L, H, W, 3]``, ``clip_mask [B, N]``, ``label [B]``, and for
     localisation ``relevant_clips [B, N]`` (clips with gate > 0.5 are predicted relevant).
     A short video's clips loop (all valid, the paper's padding) unless ``input.short_video``
-    is ``"mask"`` (:class:`MaskShortVideo`).
+    is ``"mask"`` (:class:`~cfjax.data.pipeline.VideoTransform`).
     """
 
     name = "clip_set"
     best_metric = "top1"
     eval_loss = True
     sparsity_weight = 0.0  # loss.sparsity_weight (set by get_task): the eval loss is the training objective
-
-    def transform(self, config, train: bool):
-        base = video_transform(config, train)
-        if base.sampling == "clips" and short_video_mode(config, train) == "mask":
-            return MaskShortVideo(base)
-        return base
 
     def inputs(self, model, batch):
         _require(batch, ("frames",), self.name)
