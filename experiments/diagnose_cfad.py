@@ -1,4 +1,4 @@
-"""Where a trained CFAD loses its tubes (see :mod:`cfjax.train.cfad_diagnosis` for what each row is).
+"""Where a trained CFAD loses its tubes (see :mod:`cfjax.analysis.cfad_diagnosis` for what each row is).
 
     python -m experiments.diagnose_cfad --config configs/cfad_ucf101_24.py:synthetic --workdir DIR \
         [--checkpoint best|latest|STEP] [--split test]
@@ -23,7 +23,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv) -> int:
     del argv
-    from cfjax.train.cfad_diagnosis import ROWS, diagnose
+    from cfjax.analysis.cfad_diagnosis import ROWS, diagnose
 
     checkpoint = _CHECKPOINT.value
     checkpoint = int(checkpoint) if checkpoint.isdigit() else checkpoint

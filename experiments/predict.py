@@ -42,7 +42,7 @@ flags.register_multi_flags_validator(
 
 def main(argv) -> int:
     del argv
-    from cfjax.train import predict
+    from cfjax.analysis import predict
 
     checkpoint = _CHECKPOINT.value
     checkpoint = int(checkpoint) if checkpoint.isdigit() else checkpoint

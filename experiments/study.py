@@ -4,7 +4,7 @@
         [--checkpoint best] [--clips 64]
 
 ``sgs_redundancy``: mean active SGS bins (and top-1) of an ATFR model on clips that are static
-for 0, 25, 50, 75 and 100 % of their frame transitions (``cfjax.train.studies``).
+for 0, 25, 50, 75 and 100 % of their frame transitions (``cfjax.analysis.studies``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv) -> int:
     del argv
-    from cfjax.train import loop, studies
+    from cfjax.analysis import studies
+    from cfjax.train import loop
 
     exp = loop.Experiment(_CONFIG.value, _WORKDIR.value)
     checkpoint = _CHECKPOINT.value

@@ -57,7 +57,7 @@ def main(argv) -> int:
     evaluated, _ = loop.evaluate(config, _WORKDIR.value, "best")
     print("eval:", loop.format_metrics(evaluated))
     if _PLOTS.value and config.num_plots:
-        from cfjax.train import predict
+        from cfjax.analysis import predict
 
         for path in predict.plot_eval_examples(config, _WORKDIR.value, config.num_plots):
             print("plot:", path)

@@ -10,11 +10,11 @@ import jax
 import numpy as np
 import pytest
 
+from cfjax.analysis.predict import predict_pretrained
 from cfjax.data.fixtures import sample_video
 from cfjax.models import build
 from cfjax.train import loop
 from cfjax.train.checkpoints import load_weights, merge_weights
-from cfjax.train.predict import predict_pretrained
 from experiments.convert import convert_to_directory
 from tests.interop.reference import channels_last, pytorchvideo_x3d, randomise_batch_norm, require
 from tests.train.test_loop import config as tiny_config

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cfjax.train import loop, studies
+from cfjax.analysis import studies
+from cfjax.train import loop
 
 ROOT = Path(__file__).resolve().parents[2]
 
