@@ -298,8 +298,9 @@ def _bench_data(repeats: int, batch_size: int, num_batches: int):
     import tempfile
 
     from cfjax.data import AdaptedSource, decode_video, fixtures
-    from cfjax.data import pipeline as P
     from cfjax.data.builders import build_dataset
+    from cfjax.data.loaders import make_train_loader
+    from cfjax.data.transform import VideoTransform
 
     def timed(fn):
         fn()  # warm-up (loader start, first reads)
@@ -311,9 +312,7 @@ def _bench_data(repeats: int, batch_size: int, num_batches: int):
         return statistics.median(times)
 
     def loader_row(name, source, transform, build_s, frames_desc):
-        loader = P.make_train_loader(
-            AdaptedSource(source), transform, batch_size, seed=0, shard_index=0, shard_count=1
-        )
+        loader = make_train_loader(AdaptedSource(source), transform, batch_size, seed=0, shard_index=0, shard_count=1)
         clip = f"{transform.clip_length}x{transform.crop_size}^2 s{transform.stride}"
 
         def run():
@@ -332,7 +331,7 @@ def _bench_data(repeats: int, batch_size: int, num_batches: int):
         builder = build_dataset("cfjax_synthetic", "classification", f"{tmp}/data", num_train=32, num_test=2)
         build_s = time.perf_counter() - start
         cfg = builder.builder_config
-        synthetic = P.VideoTransform(sampling="clip", clip_length=8, stride=2, crop_size=56, scale_range=(64, 80))
+        synthetic = VideoTransform(sampling="clip", clip_length=8, stride=2, crop_size=56, scale_range=(64, 80))
         rows.append(loader_row(
             "synthetic classification", builder.as_data_source()["train"], synthetic, build_s,
             f"{cfg.num_train} x {cfg.num_frames}x{cfg.height}x{cfg.width} raw",
@@ -344,7 +343,7 @@ def _bench_data(repeats: int, batch_size: int, num_batches: int):
         build_s = time.perf_counter() - start
         source = builder.as_data_source()["train"]
         first = AdaptedSource(source)[0]["frames"]
-        real = P.VideoTransform(sampling="clip", clip_length=8, stride=2, crop_size=112, scale_range=(128, 160))
+        real = VideoTransform(sampling="clip", clip_length=8, stride=2, crop_size=112, scale_range=(128, 160))
         rows.append(loader_row(
             "real-format fixture (UCF101 split1)", source, real, build_s,
             f"{len(source)} x {first.shape[0]}x{first.shape[1]}x{first.shape[2]} JPEG q90",

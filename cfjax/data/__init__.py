@@ -2,9 +2,11 @@
 
 Pure numpy; imports no model. The TFDS builders (``build_dataset``,
 ``CfjaxSynthetic``, ``SyntheticConfig``, ``tubes_from_record``) load lazily, so
-importing this package does not import tensorflow_datasets. Input pipelines
-(sampling, augmentation, grain loaders with resumable state) are in
-:mod:`cfjax.data.pipeline`; :func:`example_from_record` / :class:`AdaptedSource`
+importing this package does not import tensorflow_datasets. Input pipelines:
+temporal sampling (:mod:`cfjax.data.sampling`), spatial augmentation
+(:mod:`cfjax.data.augment`), the composed :class:`~cfjax.data.transform.VideoTransform`
+(:mod:`cfjax.data.transform`) and grain loaders with resumable state
+(:mod:`cfjax.data.loaders`); :func:`example_from_record` / :class:`AdaptedSource`
 (:mod:`cfjax.data.records`) turn builder records into pipeline examples. Boxes
 everywhere are inclusive pixels (:mod:`cfjax.data.boxes`).
 """

@@ -1,7 +1,7 @@
 """Builder records -> pipeline examples (the glue between TFDS sources and grain loaders).
 
 A record read from any cfjax builder (``builder.as_data_source()[split][i]``)
-is turned into the example format of :mod:`cfjax.data.pipeline` by
+is turned into the example format of :mod:`cfjax.data.sampling` by
 :func:`example_from_record`; :class:`AdaptedSource` applies it lazily to a
 whole random-access source, so that::
 

@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 from orbax.checkpoint import checkpoint_managers as policies
 
-from cfjax.data.pipeline import checkpoint_restore_args, checkpoint_save_args
+from cfjax.data.loaders import checkpoint_restore_args, checkpoint_save_args
 
 __all__ = [
     "MODEL_INFO",

@@ -48,7 +48,7 @@ def base_config() -> ml_collections.ConfigDict:
     # the longest evaluated video; a longer one is an error naming this key)
     c.data.max_video_frames = 512
 
-    # Training input (cfjax.data.pipeline.VideoTransform fields).
+    # Training input (cfjax.data.transform.VideoTransform fields).
     c.input = ml_collections.ConfigDict()
     c.input.sampling = "clip"  # clip | clips | coarse_fine | resample (the whole video to clip_length frames)
     c.input.clip_length = 16

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cfjax.data.pipeline import make_eval_loader, make_train_loader
+from cfjax.data.loaders import make_eval_loader, make_train_loader, stack_examples
 from cfjax.data.records import AdaptedSource
 
 __all__ = ["Dataset", "check_data_dir", "data_dir", "load_dataset"]
@@ -138,7 +138,5 @@ def load_dataset(config) -> Dataset:
 
 def example_batch(source, transform, size: int = 1) -> dict:
     """``size`` transformed copies of example 0, stacked: a template for shapes (model init)."""
-    from cfjax.data.pipeline import stack_examples
-
     example = transform(dict(source[0]), np.random.default_rng(0))
     return stack_examples([example] * size)

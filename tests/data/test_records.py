@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from cfjax.data import AdaptedSource, encode_jpeg, example_from_record
-from cfjax.data import pipeline as P
+from cfjax.data.augment import horizontal_flip
+from cfjax.data.loaders import make_eval_loader, make_train_loader
+from cfjax.data.transform import VideoTransform
 
 CONFIGS = ("classification", "temporal_detection", "clip_set", "tubes")
 SIZES = dict(num_train=4, num_test=2)
@@ -24,8 +26,8 @@ TRANSFORMS = {
 
 def transforms(config):
     kw = TRANSFORMS[config]
-    train = P.VideoTransform(train=True, crop_size=48, scale_range=(48, 60), **kw)
-    evaluate = P.VideoTransform(train=False, crop_size=48, short_side=56, **kw)
+    train = VideoTransform(train=True, crop_size=48, scale_range=(48, 60), **kw)
+    evaluate = VideoTransform(train=False, crop_size=48, short_side=56, **kw)
     return train, evaluate
 
 
@@ -41,8 +43,8 @@ def batches(builder, config):
     sources = builder.as_data_source()
     train_src, test_src = AdaptedSource(sources["train"]), AdaptedSource(sources["test"])
     train_t, eval_t = transforms(config)
-    train = next(P.make_train_loader(train_src, train_t, 2, SEED, shard_index=0, shard_count=1))
-    evaluate = next(P.make_eval_loader(test_src, eval_t, 2, shard_index=0, shard_count=1))
+    train = next(make_train_loader(train_src, train_t, 2, SEED, shard_index=0, shard_count=1))
+    evaluate = next(make_eval_loader(test_src, eval_t, 2, shard_index=0, shard_count=1))
     return (train_src, train, train_t), (test_src, evaluate, eval_t)
 
 
@@ -159,7 +161,7 @@ def test_act_style_record_one_based_frames_and_jpeg_sequences():
     assert ex["video_id"] == "Basketball/v_1" and ex["fps"] == 25 and ex["frames"].shape == (4, 20, 30, 3)
     np.testing.assert_array_equal(ex["box_mask"], [[False, False], [True, False], [False, False], [False, False]])
     np.testing.assert_array_equal(ex["boxes"][1, 0], [3, 2, 8, 5])
-    flipped = P.horizontal_flip(ex)
+    flipped = horizontal_flip(ex)
     ys, xs = np.nonzero(flipped["frames"][1, ..., 0] > 127)
     np.testing.assert_array_equal(flipped["boxes"][1, 0], [xs.min(), ys.min(), xs.max(), ys.max()])
     jpeg = example_from_record({**record, "frames": [encode_jpeg(f, 95) for f in frames]}, max_actors=2)

@@ -15,8 +15,9 @@ import pytest
 
 from cfjax import metrics as metrics_lib
 from cfjax.data import synthetic
-from cfjax.data.pipeline import VideoTransform, resample_indices
 from cfjax.data.records import example_from_record
+from cfjax.data.sampling import resample_indices
+from cfjax.data.transform import VideoTransform
 from cfjax.train import loop, tasks
 from cfjax.train.writers import read_metrics
 from configs import common
