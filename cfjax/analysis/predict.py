@@ -26,7 +26,8 @@ import numpy as np
 
 from cfjax import ops
 from cfjax.analysis import plots
-from cfjax.data.pipeline import multi_view, normalize
+from cfjax.data.augment import normalize
+from cfjax.data.transform import multi_view
 from cfjax.data.video import decode_video
 from cfjax.train.loop import Experiment, restore_state
 from cfjax.train.partitioning import is_numeric
