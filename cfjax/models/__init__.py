@@ -4,7 +4,7 @@ from cfjax.models.backbone import SGSConfig
 from cfjax.models.cfad import CFAD, cfad_loss, kmeans_anchor_sizes, tube_targets_from_example
 from cfjax.models.coarse_fine import CoarseFineNetwork, FineFeatureCache, FineStream, extract_fine_features
 from cfjax.models.gcf_net import GCFNet
-from cfjax.models.registry import build, known_models, non_adaptive, reference_input, register
+from cfjax.models.registry import build, known_models, non_adaptive, reference_input, register, returns_features
 from cfjax.models.resnet3d import RESNET3D_PRESETS, ResNet3D
 from cfjax.models.x3d import X3D, X3D_PRESETS, X3DBlock
 
@@ -28,5 +28,6 @@ __all__ = [
     "non_adaptive",
     "reference_input",
     "register",
+    "returns_features",
     "tube_targets_from_example",
 ]

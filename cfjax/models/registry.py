@@ -22,10 +22,11 @@ from cfjax.models.gcf_net import GCFNet
 from cfjax.models.resnet3d import RESNET3D_PRESETS, ResNet3D
 from cfjax.models.x3d import X3D, X3D_PRESETS
 
-__all__ = ["build", "known_models", "non_adaptive", "reference_input", "register"]
+__all__ = ["build", "known_models", "non_adaptive", "reference_input", "register", "returns_features"]
 
 _REGISTRY: dict[str, tuple[type[nn.Module], Callable[..., nn.Module]]] = {}
 _REFERENCE_INPUTS: dict[str, tuple[int, int]] = {}
+_FEATURES: set[str] = set()
 
 
 def register(
@@ -33,16 +34,22 @@ def register(
     cls: type[nn.Module],
     factory: Callable[..., nn.Module] | None = None,
     reference_input: tuple[int, int] | None = None,
+    *,
+    features: bool = False,
 ) -> None:
     """Makes ``build({"name": name, **fields})`` call ``factory(**fields)`` (default ``cls``).
 
     ``reference_input``: the paper's ``(frames, crop)`` for this model, if any.
+    ``features``: the model is a zoo backbone, called ``(x, train, mask, return_features)``;
+    with ``return_features=True`` it returns ``(logits, features dict)``.
     """
     if name in _REGISTRY:
         raise ValueError(f"model name {name!r} is already registered")
     _REGISTRY[name] = (cls, factory or cls)
     if reference_input is not None:
         _REFERENCE_INPUTS[name] = tuple(reference_input)
+    if features:
+        _FEATURES.add(name)
 
 
 def known_models() -> list[str]:
@@ -55,6 +62,11 @@ def reference_input(name: str) -> tuple[int, int]:
     if name not in _REFERENCE_INPUTS:
         raise ValueError(f"model.name: no reference input for {name!r}; known: {sorted(_REFERENCE_INPUTS)}")
     return _REFERENCE_INPUTS[name]
+
+
+def returns_features(name: str) -> bool:
+    """Whether model ``name`` takes ``return_features`` (registered with ``features=True``)."""
+    return name in _FEATURES
 
 
 def build(config) -> nn.Module:
@@ -129,9 +141,11 @@ def _cfad(backbone=None, anchor_sizes=None, **fields) -> CFAD:
 
 
 for _name, _p in X3D_PRESETS.items():
-    register(f"x3d_{_name}", X3D, lambda _n=_name, **kw: X3D.preset(_n, **kw), (_p.frames, _p.crop))
+    register(f"x3d_{_name}", X3D, lambda _n=_name, **kw: X3D.preset(_n, **kw), (_p.frames, _p.crop), features=True)
 for _name, _p in RESNET3D_PRESETS.items():
-    register(_name, ResNet3D, lambda _n=_name, **kw: ResNet3D.preset(_n, **kw), (_p["frames"], _p["crop"]))
+    register(
+        _name, ResNet3D, lambda _n=_name, **kw: ResNet3D.preset(_n, **kw), (_p["frames"], _p["crop"]), features=True
+    )
 register("coarse_fine", CoarseFineNetwork)
 register("gcf_net", GCFNet, _gcf_net)
 # CFAD's defaults are its UCF101-24 setting: T = 96 frames (the paper), 224 crops (configs/cfad_ucf101_24.py).
