@@ -1,7 +1,7 @@
 """Backbones and methods (Flax linen)."""
 
 from cfjax.models.backbone import SGSConfig
-from cfjax.models.cfad import CFAD, cfad_loss, kmeans_anchor_sizes, tube_targets_from_example
+from cfjax.models.cfad import CFAD, cfad_loss, kmeans_anchor_sizes
 from cfjax.models.coarse_fine import CoarseFineNetwork, FineFeatureCache, FineStream, extract_fine_features
 from cfjax.models.gcf_net import GCFNet
 from cfjax.models.registry import build, known_models, non_adaptive, reference_input, register, returns_features
@@ -29,5 +29,4 @@ __all__ = [
     "reference_input",
     "register",
     "returns_features",
-    "tube_targets_from_example",
 ]

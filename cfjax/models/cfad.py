@@ -48,7 +48,7 @@ Boxes are inclusive pixel coordinates (ACT convention, ``plus_one=True`` for
 every IoU); Faster R-CNN encoding parametrises them (see :mod:`cfjax.ops.boxes`).
 
 Losses are :func:`cfad_loss` (documented there); targets come from
-:func:`tube_targets_from_example`.
+:func:`cfjax.train.tasks.tube_clip_targets`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,6 @@ __all__ = [
     "sample_times",
     "spatial_anchors",
     "temporal_anchors",
-    "tube_targets_from_example",
     "tube_to_frames",
 ]
 
@@ -519,53 +518,6 @@ class CFAD(nn.Module):
         return {"detections": refined, "coarse_detections": coarse}
 
 
-# --------------------------------------------------------------------------- targets
-
-
-def tube_targets_from_example(example: Mapping, *, max_tubes: int = 3, clip_start: int = 0, num_frames=None) -> dict:
-    """Training targets of one clip from a ``synthetic.tubes``-style example.
-
-    Args:
-      example: ``{"frames": [T, H, W, 3], "tubes": [(label, boxes [n, 5])]}``,
-        box rows ``(frame, x1, y1, x2, y2)`` with 1-based ``frame`` in the
-        video and inclusive pixel coordinates. Spatial transforms (crops,
-        resizes) must already be applied to the boxes.
-      max_tubes: ``G``, the padded number of tubes.
-      clip_start: 0-based video frame of the clip's first frame; the clip is
-        ``num_frames`` long (default ``len(example["frames"])``).
-
-    Returns:
-      ``{"boxes": float32 [G, T, 4], "valid": bool [G, T], "labels": int32 [G],
-      "tube_valid": bool [G]}``: the tubes that have at least one box inside
-      the clip, in their order, valid tubes first; zeros elsewhere.
-
-    Raises:
-      ValueError: more than ``max_tubes`` tubes in the clip, or malformed tubes.
-    """
-    t = len(example["frames"]) if num_frames is None else int(num_frames)
-    boxes = np.zeros((max_tubes, t, 4), np.float32)
-    valid = np.zeros((max_tubes, t), bool)
-    labels = np.zeros((max_tubes,), np.int32)
-    tube_valid = np.zeros((max_tubes,), bool)
-    g = 0
-    for i, (label, rows) in enumerate(example["tubes"]):
-        rows = np.asarray(rows, np.float32)
-        if rows.ndim != 2 or rows.shape[1] != 5:
-            raise ValueError(f"example['tubes'][{i}]: expected boxes [n, 5] (frame, x1, y1, x2, y2), got {rows.shape}")
-        index = rows[:, 0].astype(np.int64) - 1 - int(clip_start)
-        inside = (index >= 0) & (index < t)
-        if not inside.any():
-            continue
-        if g >= max_tubes:
-            raise ValueError(f"example: more than max_tubes = {max_tubes} tubes inside the clip")
-        boxes[g, index[inside]] = rows[inside, 1:]
-        valid[g, index[inside]] = True
-        labels[g] = int(label)
-        tube_valid[g] = True
-        g += 1
-    return {"boxes": boxes, "valid": valid, "labels": labels, "tube_valid": tube_valid}
-
-
 # --------------------------------------------------------------------------- losses
 
 
@@ -830,7 +782,8 @@ def cfad_loss(outputs, targets, config=None):
       outputs: :class:`CFAD` outputs of a ``train=True`` call (with ``targets``).
       targets: ``{"boxes": [B, G, T, 4] inclusive pixels, "valid": bool [B, G, T],
         "labels": int [B, G] (0 .. C - 1), "tube_valid": bool [B, G]}`` on the
-        clip's frame axis (:func:`tube_targets_from_example`, stacked).
+        clip's frame axis: :func:`cfjax.train.tasks.tube_clip_targets`'s ``gt_*`` stacked
+        (:meth:`cfjax.train.tasks.TubeDetectionTask.targets`).
       config: :class:`CFADLossConfig` or a mapping of its fields.
 
     Parts (each a scalar; ``total = sum weights[name] * part`` over the parts of the stage):

@@ -1,4 +1,4 @@
-"""CFAD: shapes, losses and their gradients, detections, refinement, anchors, targets.
+"""CFAD: shapes, losses and their gradients, detections, refinement, anchors.
 
 One tiny model (X3D trunk of width 8-16, clips 2 x 8 x 32 x 32, res3 features 8 x 4 x 4)
 is traced or compiled a few times only: shapes via eval_shape, one jitted loss+gradients
@@ -13,7 +13,8 @@ from absl.testing import absltest
 
 from cfjax import ops
 from cfjax.data import synthetic
-from cfjax.models import CFAD, build, cfad_loss, kmeans_anchor_sizes, tube_targets_from_example
+from cfjax.data.sampling import sample_clip
+from cfjax.models import CFAD, build, cfad_loss, kmeans_anchor_sizes
 from cfjax.models.cfad import (
     coarse_anchor_terms,
     refine_step_terms,
@@ -22,6 +23,8 @@ from cfjax.models.cfad import (
     spatial_anchors,
     tpn_loss,
 )
+from cfjax.train.tasks import TubeDetectionTask, tube_clip_targets
+from tests.train.test_tube_targets import whole_video
 
 B, T, H, W, CLASSES, N, P, G = 2, 8, 32, 32, 8, 4, 4, 3
 CONFIG = {
@@ -62,7 +65,8 @@ class CFADModelTest(chex.TestCase):
         cls.model = build(CONFIG)
         examples = [synthetic.tubes(seed, num_frames=T, height=H, width=W) for seed in range(B)]
         cls.video = jnp.asarray(np.stack([e["frames"] for e in examples]), jnp.float32) / 255
-        per_video = [tube_targets_from_example(e, max_tubes=G) for e in examples]
+        clips = [sample_clip(whole_video(e), T, start=0) for e in examples]
+        per_video = [TubeDetectionTask.targets(tube_clip_targets(clip, max_tubes=G)) for clip in clips]
         cls.targets = {k: jnp.asarray(np.stack([t[k] for t in per_video])) for k in per_video[0]}
         # Parameters from the shapes (no compiled init): numpy noise, unit BN statistics.
         shapes = jax.eval_shape(
@@ -412,26 +416,6 @@ class CFADPiecesTest(chex.TestCase):
         self.assertTrue(np.all(np.diff(six.prod(1)) >= 0))
         with self.assertRaises(ValueError):
             kmeans_anchor_sizes(boxes[:3], k=6)
-
-    def test_targets_from_a_synthetic_clip(self):
-        example = synthetic.tubes(5, num_frames=16, height=32, width=32, num_actors=2)
-        clip = {"frames": example["frames"][4:12], "tubes": example["tubes"]}
-        targets = tube_targets_from_example(clip, max_tubes=3, clip_start=4)
-        self.assertEqual(targets["boxes"].shape, (3, 8, 4))
-        self.assertFalse(targets["tube_valid"][2])
-        g = 0
-        for label, rows in example["tubes"]:
-            idx = rows[:, 0].astype(int) - 1 - 4
-            inside = (idx >= 0) & (idx < 8)
-            if not inside.any():
-                continue
-            self.assertEqual(targets["labels"][g], label)
-            np.testing.assert_array_equal(np.flatnonzero(targets["valid"][g]), idx[inside])
-            np.testing.assert_array_equal(targets["boxes"][g][idx[inside]], rows[inside, 1:])
-            g += 1
-        self.assertEqual(targets["tube_valid"].sum(), g)
-        with self.assertRaises(ValueError):
-            tube_targets_from_example(example, max_tubes=1)
 
 
 if __name__ == "__main__":
