@@ -9,11 +9,11 @@ clip computes what it would compute alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from cfjax import ops
 
@@ -38,11 +38,16 @@ class MaskedBatchNorm(nn.Module):
     ``__call__(x [B, T, ..., C], train, mask [B, T] | None) -> [B, T, ..., C]``;
     padded steps come out as zeros. Parameters ``scale``, ``bias``; running
     statistics ``mean``, ``var`` in ``batch_stats``.
+
+    Attributes:
+      momentum: weight of the old running statistics (0.9: PyTorch's momentum 0.1).
+      epsilon: added to the variance.
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     momentum: float = BN_MOMENTUM
     epsilon: float = BN_EPSILON
-    dtype: Any = None
+    dtype: DTypeLike | None = None
 
     @nn.compact
     def __call__(self, x, train: bool, mask=None):
@@ -64,7 +69,8 @@ class DepthwiseConv(nn.Module):
     :func:`cfjax.ops.depthwise_conv3d` (fast on CPUs). Same parameter (``kernel
     [kt, kh, kw, 1, C]``), initialiser and output as the ``nn.Conv`` it replaces.
 
-    ``__call__(x [B, T, H, W, C]) -> [B, T', H', W', C]``.
+    ``__call__(x [B, T, H, W, C]) -> [B, T', H', W', C]``. Fields are ``nn.Conv``'s
+    (``padding``: ``((lo, hi),) * 3``, or ``None`` for ``k // 2`` on both sides).
     """
 
     features: int
@@ -73,7 +79,7 @@ class DepthwiseConv(nn.Module):
     padding: tuple[tuple[int, int], ...] | None = None
     feature_group_count: int = 1
     use_bias: bool = False
-    dtype: Any = None
+    dtype: DTypeLike | None = None
     kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
@@ -96,28 +102,38 @@ class ConvBN(nn.Module):
     padded steps of ``ops.downsample_mask(mask, strides[0])``. The convolution
     has no bias unless ``use_bias`` (a bias before BatchNorm only matters for
     checkpoints that have one, e.g. the official Grid Pool score network).
+
+    Attributes:
+      features: output channels.
+      kernel_size: ``(kt, kh, kw)``, as ``nn.Conv``'s; ``kt`` must be odd with a mask.
+      strides: ``(st, sh, sw)``.
+      feature_group_count: channel groups, as ``nn.Conv``'s; ``features`` = groups =
+        input channels (no bias) is a depthwise conv, run by :class:`DepthwiseConv`.
+      activation: applied after BatchNorm; ``None`` for none.
+      use_bias: a bias on the convolution.
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     features: int
-    kernel: tuple[int, int, int] = (1, 1, 1)
+    kernel_size: tuple[int, int, int] = (1, 1, 1)
     strides: tuple[int, int, int] = (1, 1, 1)
-    groups: int = 1
+    feature_group_count: int = 1
     activation: Callable | None = jax.nn.relu
     use_bias: bool = False
-    dtype: Any = None
+    dtype: DTypeLike | None = None
 
     @nn.compact
     def __call__(self, x, train: bool, mask=None):
-        if mask is not None and self.kernel[0] % 2 == 0:
-            raise ValueError(f"kernel: a masked input needs an odd temporal kernel, got {self.kernel}")
-        depthwise = self.groups == self.features == x.shape[-1] and not self.use_bias
+        if mask is not None and self.kernel_size[0] % 2 == 0:
+            raise ValueError(f"kernel_size: a masked input needs an odd temporal kernel, got {self.kernel_size}")
+        depthwise = self.feature_group_count == self.features == x.shape[-1] and not self.use_bias
         conv = DepthwiseConv if depthwise else nn.Conv
         x = conv(
             self.features,
-            self.kernel,
+            self.kernel_size,
             strides=self.strides,
-            padding=same_padding(self.kernel),
-            feature_group_count=self.groups,
+            padding=same_padding(self.kernel_size),
+            feature_group_count=self.feature_group_count,
             use_bias=self.use_bias,
             dtype=self.dtype,
             kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
@@ -138,10 +154,14 @@ class SqueezeExcite(nn.Module):
 
     ``__call__(x [B, T, H, W, C], mask) -> x * sigmoid(W2 relu(W1 mean(x)))``,
     hidden width ``hidden``.
+
+    Attributes:
+      hidden: width of the bottleneck ``W1``.
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     hidden: int
-    dtype: Any = None
+    dtype: DTypeLike | None = None
 
     @nn.compact
     def __call__(self, x, mask=None):

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
 import jax
+from jax.typing import DTypeLike
 
 from cfjax import ops
 from cfjax.layers import ConvBN, MaskedBatchNorm, SqueezeExcite
@@ -41,7 +43,7 @@ def round_width(width: float, multiplier: float, minimum: int = 8, divisor: int 
 
 
 def _repeats(base: int, depth_factor: float) -> int:
-    return int(math.ceil(base * depth_factor - 1e-9))  # 5 * 2.2 is 11, not 12
+    return math.ceil(base * depth_factor - 1e-9)  # 5 * 2.2 is 11, not 12
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +68,15 @@ class X3DBlock(nn.Module):
     """X3D bottleneck: ``[B, T, H, W, Cin] -> [B, T, H / stride, W / stride, features]``.
 
     The shortcut is projected (1x1x1 conv ``shortcut_conv``) when the shape
-    changes; ``shortcut_norm`` says when a BatchNorm follows it: ``"width_change"``
-    (PyTorchVideo) or ``"always"`` (official Coarse-Fine Networks X3D).
+    changes; ``shortcut_norm`` says when a BatchNorm follows it.
+
+    Attributes:
+      features: output channels.
+      inner: channels of the depthwise 3x3x3 conv in the middle.
+      stride: spatial stride of the middle conv (and of the projected shortcut).
+      se_hidden: hidden width of the squeeze-excite after the middle conv; ``None``: no SE.
+      shortcut_norm: ``"width_change"`` (PyTorchVideo) or ``"always"`` (official Coarse-Fine Networks X3D).
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     features: int
@@ -75,7 +84,7 @@ class X3DBlock(nn.Module):
     stride: int = 1
     se_hidden: int | None = None
     shortcut_norm: str = "width_change"
-    dtype: Any = None
+    dtype: DTypeLike | None = None
 
     @nn.compact
     def __call__(self, x, train: bool, mask=None, activate: bool = True):
@@ -92,7 +101,7 @@ class X3DBlock(nn.Module):
                 shortcut = MaskedBatchNorm(dtype=self.dtype, name="shortcut_norm")(shortcut, train, mask)
         y = ConvBN(self.inner, dtype=self.dtype, name="a")(x, train, mask)
         y = ConvBN(
-            self.inner, (3, 3, 3), spatial, groups=self.inner, activation=None, dtype=self.dtype, name="b"
+            self.inner, (3, 3, 3), spatial, feature_group_count=self.inner, activation=None, dtype=self.dtype, name="b"
         )(y, train, mask)
         if self.se_hidden:
             y = SqueezeExcite(self.se_hidden, dtype=self.dtype, name="se")(y, mask)
@@ -112,11 +121,25 @@ class X3D(nn.Module):
     :func:`~cfjax.models.backbone.run_backbone` (``stem``, ``res2`` .. ``res5``,
     ``head`` = pooled features before dropout, masks, ``active_bins`` with SGS).
     No layer strides in time, so a mask keeps its length throughout.
-    ``sgs``: ``None`` or an :class:`~cfjax.models.backbone.SGSConfig` (or a dict of its fields).
-    ``num_classes=0`` makes a feature extractor: no dropout or classifier, and
-    the "logits" are the pooled ``head_width`` features.
-    ``shortcut_norm``: ``"width_change"`` (PyTorchVideo, the default) or
-    ``"always"`` (the official Coarse-Fine X3D; see :class:`X3DBlock`).
+
+    Attributes:
+      num_classes: classifier outputs; 0 makes a feature extractor (no dropout or
+        classifier; the "logits" are the pooled ``head_width`` features).
+      width_factor: multiplies the stem and stage widths (``X3D_PRESETS``: 2.0, 2.9 for XL).
+      depth_factor: multiplies ``base_depths``, rounded up (2.2 for XS/S/M, 5.0 for L/XL).
+      bottleneck_factor: a block's inner width over its output width; also conv5's
+        width over res5's.
+      se_ratio: squeeze-excite hidden width over a block's inner width (rounded to a multiple of 8; SE on
+        every other block).
+      stem_width: stem channels before ``width_factor`` (12: 24 channels at 2.0).
+      base_depths: blocks of ``res2`` .. ``res5`` before ``depth_factor``.
+      head_width: width of ``head_proj``, the pooled features the classifier sees.
+      dropout_rate: dropout before the classifier.
+      shortcut_norm: ``"width_change"`` (PyTorchVideo, the default) or ``"always"``
+        (the official Coarse-Fine X3D; see :class:`X3DBlock`).
+      sgs: ``None``, or where and how SGS runs: an :class:`~cfjax.models.backbone.SGSConfig`
+        or a mapping of its fields.
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     num_classes: int = 400
@@ -129,11 +152,11 @@ class X3D(nn.Module):
     head_width: int = 2048
     dropout_rate: float = 0.5
     shortcut_norm: str = "width_change"
-    sgs: Any = None
-    dtype: Any = None
+    sgs: SGSConfig | Mapping[str, Any] | None = None
+    dtype: DTypeLike | None = None
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "X3D":
+    def preset(cls, name: str, **overrides) -> X3D:
         """``X3D.preset("m", num_classes=157)``; names: ``X3D_PRESETS``."""
         if name not in X3D_PRESETS:
             raise ValueError(f"X3D preset: expected one of {sorted(X3D_PRESETS)}, got {name!r}")
@@ -185,9 +208,16 @@ def x3d_trunk(spec, train: bool):
     stem_width = round_width(spec.stem_width, spec.width_factor)
 
     def stem(x, mask):
-        x = nn.Conv(stem_width, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (1, 1)),
-                    use_bias=False, dtype=dtype, name="stem_xy")(x)
-        x = ConvBN(stem_width, (5, 1, 1), groups=stem_width, dtype=dtype, name="stem_t")(x, train, mask)
+        x = nn.Conv(
+            stem_width,
+            (1, 3, 3),
+            strides=(1, 2, 2),
+            padding=((0, 0), (1, 1), (1, 1)),
+            use_bias=False,
+            dtype=dtype,
+            name="stem_xy",
+        )(x)
+        x = ConvBN(stem_width, (5, 1, 1), feature_group_count=stem_width, dtype=dtype, name="stem_t")(x, train, mask)
         return x, mask
 
     def block(name, **kw):
