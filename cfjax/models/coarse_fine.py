@@ -29,6 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from cfjax import ops
 from cfjax.layers import GridPool, GridUnpool, MultiStageFusion
@@ -57,12 +58,18 @@ class FineStream(nn.Module):
     ``__call__(video [B, Lf, H, W, 3], train, mask [B, Lf] | None)`` ->
     ``{"res2" .. "res5", "conv5": [B, Lf, h, w, C]}`` (X3D never strides in
     time, so every level keeps ``Lf`` steps and the mask).
-    ``shortcut_norm="always"`` is the official code's X3D (see :class:`~cfjax.models.X3D`).
+
+    Attributes:
+      width_factor: X3D's width multiplier (2.0: X3D-S/M).
+      depth_factor: X3D's depth multiplier (2.2: X3D-S/M).
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
+      shortcut_norm: ``"always"``, the official code's X3D, or ``"width_change"``
+        (see :class:`~cfjax.models.X3D`).
     """
 
     width_factor: float = 2.0
     depth_factor: float = 2.2
-    dtype: Any = None
+    dtype: DTypeLike | None = None
     shortcut_norm: str = "always"
 
     @nn.compact
@@ -109,6 +116,21 @@ class CoarseFineNetwork(nn.Module):
       ``{"logits": [B, T, num_classes]`` per input frame, ``"grid": [B, K + 1]``
       (Grid Pool positions in ``[0, 1]``, ``K = T / reduction``),
       ``"grid_logits": [B, K + 1, num_classes]`` (before Grid Unpool)}.
+
+    Attributes:
+      num_classes: per-frame (multi-label) classes.
+      width_factor: X3D's width multiplier of both streams (2.0: X3D-S/M).
+      depth_factor: X3D's depth multiplier of both streams (2.2: X3D-S/M).
+      reduction: Grid Pool's ``r``: ``K + 1 = T / r + 1`` coarse steps after ``res2``.
+      fine_mode: ``"end_to_end"`` (fine stream inside the model) or ``"precomputed"``.
+      levels: fine levels mixed in at every fusion depth.
+      sigma: width of the alignment Gaussians, a fraction of the valid fine steps.
+      head_width: width of ``head_proj`` before the classifier.
+      dropout_rate: dropout before the classifier.
+      normalize_over: ``"valid"`` or ``"all"`` (the official code); see
+        :class:`~cfjax.layers.MultiStageFusion`.
+      shortcut_norm: X3D's shortcut BatchNorms, ``"always"`` for official checkpoints.
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     num_classes: int = 157
@@ -122,7 +144,7 @@ class CoarseFineNetwork(nn.Module):
     dropout_rate: float = 0.5
     normalize_over: str = "valid"
     shortcut_norm: str = "always"
-    dtype: Any = None
+    dtype: DTypeLike | None = None
 
     def fine_stream(self) -> FineStream:
         """The fine stream as a standalone module (its variables are ``variables["params"]["fine"]``)."""
@@ -139,8 +161,11 @@ class CoarseFineNetwork(nn.Module):
             if isinstance(fine, Mapping) or jnp.ndim(fine) != 5:
                 raise ValueError(
                     "fine: fine_mode='end_to_end' expects the fine video [B, Lf, H, W, C], got "
-                    + ("a dict of features (use fine_mode='precomputed')" if isinstance(fine, Mapping)
-                       else f"shape {jnp.shape(fine)}")
+                    + (
+                        "a dict of features (use fine_mode='precomputed')"
+                        if isinstance(fine, Mapping)
+                        else f"shape {jnp.shape(fine)}"
+                    )
                 )
             fine_length = fine.shape[1]
         else:
@@ -172,8 +197,14 @@ class CoarseFineNetwork(nn.Module):
         stem, stages, conv5 = x3d_trunk(spec, train)
         widths = x3d_widths(spec)
         fusion = MultiStageFusion(
-            widths[: len(stages)], self.num_classes, self.levels, "conv5", self.sigma, self.normalize_over,
-            self.dtype, name="fusion",
+            widths[: len(stages)],
+            self.num_classes,
+            self.levels,
+            "conv5",
+            self.sigma,
+            self.normalize_over,
+            self.dtype,
+            name="fusion",
         )
         x, _ = stem(video, None)
         x, _ = run_stages(stages[:1], x, None, {})
@@ -223,7 +254,7 @@ class FineFeatureCache:
     ``video_id in cache`` tells whether it is stored.
     """
 
-    def __init__(self, directory: str | os.PathLike, dtype: Any = np.float16):
+    def __init__(self, directory: str | os.PathLike, dtype: DTypeLike = np.float16):
         self.directory = os.fspath(directory)
         self.dtype = np.dtype(dtype)
         os.makedirs(self.directory, exist_ok=True)

@@ -13,7 +13,7 @@ Ablations of the paper are field switches: ``fusion_layers=0`` (gating only),
 ``head="central"`` (the central clip's descriptor only), both trained on ``N``
 clips like GCF-Net. They are not the paper's C-Clip / D-Clips baselines, which are
 single-clip classifiers whose predictions are averaged at test time (the
-``:cclip`` / ``:dclips`` variants of ``configs/gcf_*.py``). ``backbone=None`` is the
+``baseline=cclip`` / ``dclips`` variants of ``configs/gcf.py``). ``backbone=None`` is the
 head-only mode on precomputed clip descriptors.
 
 The default ``dim = 240`` is the width at which this head (one fusion layer, 2048-d
@@ -24,10 +24,9 @@ descriptors of 10 clips, 600 classes) has the paper's cost: 0.868 M parameters a
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from cfjax import ops
 from cfjax.layers import GatedClipAttention, InterClipFusion
@@ -54,6 +53,7 @@ class GCFNet(nn.Module):
       gating, ``"gates": [B, N]`` (0 at masked clips).
 
     Attributes:
+      num_classes: video classes.
       backbone: a zoo model built with ``num_classes=0`` (a feature extractor,
         e.g. ``build({"name": "resnext101", "num_classes": 0})``), shared by
         all clips, or ``None``.
@@ -66,6 +66,7 @@ class GCFNet(nn.Module):
         ``"central"``.
       dropout_rate: dropout on the video descriptor before the classifier; 0 (the
         paper describes none). Kept as a field so older configs still build.
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     num_classes: int = 600
@@ -77,7 +78,7 @@ class GCFNet(nn.Module):
     gate_hidden: int | None = None
     head: str = "gcf"
     dropout_rate: float = 0.0
-    dtype: Any = None
+    dtype: DTypeLike | None = None
 
     @nn.compact
     def __call__(self, inputs, clip_mask=None, train: bool = False):
@@ -121,7 +122,9 @@ class GCFNet(nn.Module):
                 )
             return inputs if clip_mask is None else ops.zero_padded(inputs, clip_mask)
         if inputs.ndim != 6:
-            raise ValueError(f"inputs: GCFNet with a backbone expects clips [B, N, T, H, W, C], got shape {inputs.shape}")
+            raise ValueError(
+                f"inputs: GCFNet with a backbone expects clips [B, N, T, H, W, C], got shape {inputs.shape}"
+            )
         if getattr(self.backbone, "num_classes", 0):
             raise ValueError(
                 f"backbone: expected a feature extractor built with num_classes=0, got "

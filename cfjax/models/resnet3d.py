@@ -21,11 +21,12 @@ Every block honours a time mask: temporal strides downsample it
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
 import jax
+from jax.typing import DTypeLike
 
 from cfjax import ops
 from cfjax.layers import ConvBN
@@ -45,31 +46,44 @@ class ResNetBlock(nn.Module):
     ``__call__(x [B, T, H, W, Cin], train, mask, activate) -> [B, T / st, H / s, W / s, features]``;
     ``activate=False`` returns the residual sum before the final ReLU. The
     returned mask is ``ops.downsample_mask(mask, temporal_stride)``.
+
+    Attributes:
+      features: output channels.
+      inner: bottleneck width; unused by basic blocks.
+      bottleneck: 1x1x1 -> kxkxk -> 1x1x1 (else two kxkxk convs).
+      factorized: every kxkxk conv as (2+1)D, 1x3x3 -> BN -> ReLU -> kx1x1.
+      temporal_stride: time stride of the block (and its mask).
+      spatial_stride: space stride of the block.
+      groups: channel groups of the bottleneck's middle conv (ResNeXt: 32).
+      kernel_a: temporal kernel of the bottleneck's first conv.
+      kernel_b: temporal kernel of the 3x3 conv (bottleneck middle, or both basic convs).
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     features: int
-    inner: int = 0  # bottleneck width; unused by basic blocks
+    inner: int = 0
     bottleneck: bool = False
     factorized: bool = False
     temporal_stride: int = 1
     spatial_stride: int = 1
     groups: int = 1
-    kernel_a: int = 1  # temporal kernel of the bottleneck's first conv
-    kernel_b: int = 3  # temporal kernel of the 3x3 conv (bottleneck middle, or both basic convs)
-    dtype: Any = None
+    kernel_a: int = 1
+    kernel_b: int = 3
+    dtype: DTypeLike | None = None
 
     def _conv(self, name, features, cin, kt, strides, activation, groups=1, middle=None):
         """A kxkxk conv + BN (+ act), or its (2+1)D factorisation when ``factorized``."""
         if not self.factorized or kt == 1:
-            return lambda x, train, m: ConvBN(
-                features, (kt, 3, 3), strides, groups, activation, self.dtype, name=name
-            )(x, train, m)
+            return lambda x, train, m: ConvBN(features, (kt, 3, 3), strides, groups, activation, self.dtype, name=name)(
+                x, train, m
+            )
 
         def run(x, train, m):
             mid = middle or r2plus1d_middle(cin, features)
             y = ConvBN(mid, (1, 3, 3), (1,) + strides[1:], dtype=self.dtype, name=f"{name}_xy")(x, train, m)
-            return ConvBN(features, (kt, 1, 1), (strides[0], 1, 1), activation=activation, dtype=self.dtype,
-                          name=f"{name}_t")(y, train, m)
+            return ConvBN(
+                features, (kt, 1, 1), (strides[0], 1, 1), activation=activation, dtype=self.dtype, name=f"{name}_t"
+            )(y, train, m)
 
         return run
 
@@ -80,8 +94,9 @@ class ResNetBlock(nn.Module):
         out_mask = None if mask is None else ops.downsample_mask(mask, self.temporal_stride)
         shortcut = x
         if cin != self.features or strides != (1, 1, 1):
-            shortcut = ConvBN(self.features, (1, 1, 1), strides, activation=None, dtype=self.dtype,
-                              name="shortcut")(x, train, mask)
+            shortcut = ConvBN(self.features, (1, 1, 1), strides, activation=None, dtype=self.dtype, name="shortcut")(
+                x, train, mask
+            )
         relu = jax.nn.relu
         if self.bottleneck:
             y = ConvBN(self.inner, (self.kernel_a, 1, 1), dtype=self.dtype, name="a")(x, train, mask)
@@ -102,18 +117,46 @@ class ResNetBlock(nn.Module):
 
 # Reference inputs are (frames, crop). Fields not given take ResNet3D's defaults.
 RESNET3D_PRESETS: dict[str, dict[str, Any]] = {
-    "resnet18": dict(depths=(2, 2, 2, 2), widths=(64, 128, 256, 512), frames=16, crop=112),
-    "resnet50": dict(bottleneck=True, depths=(3, 4, 6, 3), frames=16, crop=112),
-    "resnet101": dict(bottleneck=True, depths=(3, 4, 23, 3), frames=16, crop=112),
-    "resnext101": dict(bottleneck=True, depths=(3, 4, 23, 3), inner_widths=(128, 256, 512, 1024), groups=32,
-                       frames=16, crop=112),
-    "r2plus1d_18": dict(factorized=True, stem="r2plus1d", depths=(2, 2, 2, 2), widths=(64, 128, 256, 512),
-                        frames=16, crop=112),
-    "r2plus1d_50": dict(factorized=True, stem="r2plus1d", bottleneck=True, depths=(3, 4, 6, 3), frames=16,
-                        crop=112),
-    "sgs_resnet18": dict(stem="sgs", stem_width=8, bottleneck=True, depths=(2, 2, 2, 2),
-                         widths=(32, 256, 512, 1024), inner_widths=(8, 64, 128, 256), temporal_strides=(1, 1, 1, 1),
-                         kernels_a=(3, 1, 1, 3), kernels_b=(1, 1, 1, 1), frames=32, crop=224),
+    "resnet18": {"depths": (2, 2, 2, 2), "widths": (64, 128, 256, 512), "frames": 16, "crop": 112},
+    "resnet50": {"bottleneck": True, "depths": (3, 4, 6, 3), "frames": 16, "crop": 112},
+    "resnet101": {"bottleneck": True, "depths": (3, 4, 23, 3), "frames": 16, "crop": 112},
+    "resnext101": {
+        "bottleneck": True,
+        "depths": (3, 4, 23, 3),
+        "inner_widths": (128, 256, 512, 1024),
+        "groups": 32,
+        "frames": 16,
+        "crop": 112,
+    },
+    "r2plus1d_18": {
+        "factorized": True,
+        "stem": "r2plus1d",
+        "depths": (2, 2, 2, 2),
+        "widths": (64, 128, 256, 512),
+        "frames": 16,
+        "crop": 112,
+    },
+    "r2plus1d_50": {
+        "factorized": True,
+        "stem": "r2plus1d",
+        "bottleneck": True,
+        "depths": (3, 4, 6, 3),
+        "frames": 16,
+        "crop": 112,
+    },
+    "sgs_resnet18": {
+        "stem": "sgs",
+        "stem_width": 8,
+        "bottleneck": True,
+        "depths": (2, 2, 2, 2),
+        "widths": (32, 256, 512, 1024),
+        "inner_widths": (8, 64, 128, 256),
+        "temporal_strides": (1, 1, 1, 1),
+        "kernels_a": (3, 1, 1, 3),
+        "kernels_b": (1, 1, 1, 1),
+        "frames": 32,
+        "crop": 224,
+    },
 }
 STEMS = ("hara", "r2plus1d", "sgs")
 
@@ -126,8 +169,27 @@ class ResNet3D(nn.Module):
     :func:`~cfjax.models.backbone.run_backbone`). Stage ``i`` (res2..res5) has
     ``depths[i]`` blocks of output width ``widths[i]`` (bottleneck inner width
     ``inner_widths[i]``); its first block strides ``temporal_strides[i]`` in time
-    and 2 in space (1 in res2). ``num_classes=0`` makes a feature extractor
-    (no dropout or classifier; the "logits" are the pooled res5 features).
+    and 2 in space (1 in res2).
+
+    Attributes:
+      num_classes: classifier outputs; 0 makes a feature extractor (no dropout or
+        classifier; the "logits" are the pooled res5 features).
+      bottleneck: bottleneck blocks (else basic blocks).
+      factorized: R(2+1)D: every kxkxk conv factorised (see :class:`ResNetBlock`).
+      depths: blocks per stage.
+      widths: output widths per stage.
+      inner_widths: bottleneck widths per stage (bottleneck only).
+      groups: channel groups of the bottlenecks' middle convs (ResNeXt: 32).
+      stem: ``"hara"`` (7x7x7 + max pool), ``"r2plus1d"`` (1x7x7 to 45, 3x1x1) or
+        ``"sgs"`` (5x7x7 + 1x3x3 max pool).
+      stem_width: stem output channels.
+      temporal_strides: time stride of each stage's first block.
+      kernels_a: temporal kernel of each stage's bottleneck first conv.
+      kernels_b: temporal kernel of each stage's 3x3 convs.
+      dropout_rate: dropout before the classifier.
+      sgs: ``None``, or where and how SGS runs: an :class:`~cfjax.models.backbone.SGSConfig`
+        or a mapping of its fields.
+      dtype: computation dtype, e.g. ``jnp.bfloat16``; ``None`` promotes the inputs' and the float32 parameters' dtypes.
     """
 
     num_classes: int = 400
@@ -143,11 +205,11 @@ class ResNet3D(nn.Module):
     kernels_a: tuple[int, ...] = (1, 1, 1, 1)
     kernels_b: tuple[int, ...] = (3, 3, 3, 3)
     dropout_rate: float = 0.0
-    sgs: Any = None
-    dtype: Any = None
+    sgs: SGSConfig | Mapping[str, Any] | None = None
+    dtype: DTypeLike | None = None
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "ResNet3D":
+    def preset(cls, name: str, **overrides) -> ResNet3D:
         """``ResNet3D.preset("resnet50", num_classes=200)``; names: ``RESNET3D_PRESETS``."""
         if name not in RESNET3D_PRESETS:
             raise ValueError(f"ResNet3D preset: expected one of {sorted(RESNET3D_PRESETS)}, got {name!r}")
@@ -184,8 +246,10 @@ class ResNet3D(nn.Module):
             raise ValueError(f"stem: expected one of {STEMS}, got {self.stem!r}")
         per_stage = (self.depths, self.widths, self.temporal_strides, self.kernels_a, self.kernels_b)
         if len({len(v) for v in per_stage}) != 1 or (self.bottleneck and len(self.inner_widths) != len(self.depths)):
-            raise ValueError("depths, widths, inner_widths, temporal_strides, kernels_a and kernels_b: "
-                             f"expected one entry per stage, got {per_stage + (self.inner_widths,)}")
+            raise ValueError(
+                "depths, widths, inner_widths, temporal_strides, kernels_a and kernels_b: "
+                f"expected one entry per stage, got {per_stage + (self.inner_widths,)}"
+            )
 
         def block(name, **kw):
             def run(x, mask, activate):
@@ -221,7 +285,14 @@ class ResNet3D(nn.Module):
             return nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(dropped), pooled
 
         logits, features = run_backbone(
-            self, x, mask, train, stem=self._stem(train), stages=stages, head=head,
-            sgs=SGSConfig.make(self.sgs), dtype=self.dtype,
+            self,
+            x,
+            mask,
+            train,
+            stem=self._stem(train),
+            stages=stages,
+            head=head,
+            sgs=SGSConfig.make(self.sgs),
+            dtype=self.dtype,
         )
         return (logits, features) if return_features else logits
