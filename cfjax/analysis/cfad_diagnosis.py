@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from cfjax import ops
-from cfjax.models.cfad import clip_boxes, gt_segments, tube_to_frames
+from cfjax.models.cfad import clip_boxes, tube_to_frames
+from cfjax.ops.segments import gt_segments
 from cfjax.train import partitioning
 from cfjax.train.loop import Experiment, restore_state
 

@@ -1,7 +1,7 @@
 """Backbones and methods (Flax linen)."""
 
 from cfjax.models.backbone import SGSConfig
-from cfjax.models.cfad import CFAD, cfad_loss, kmeans_anchor_sizes
+from cfjax.models.cfad import CFAD, kmeans_anchor_sizes
 from cfjax.models.coarse_fine import CoarseFineNetwork, FineFeatureCache, FineStream, extract_fine_features
 from cfjax.models.gcf_net import GCFNet
 from cfjax.models.registry import build, known_models, non_adaptive, reference_input, register, returns_features
@@ -21,7 +21,6 @@ __all__ = [
     "SGSConfig",
     "X3DBlock",
     "build",
-    "cfad_loss",
     "extract_fine_features",
     "kmeans_anchor_sizes",
     "known_models",

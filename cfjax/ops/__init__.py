@@ -19,6 +19,7 @@ from cfjax.ops.segments import (
     decode_segments,
     elementwise_segment_iou,
     encode_segments,
+    gt_segments,
     segment_iou,
     segment_nms,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "gaussian_alignment",
     "grid_pool",
     "grid_unpool",
+    "gt_segments",
     "inter_clip_attention",
     "interpolate_time",
     "inverse_grid",

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from cfjax.ops._checks import check_bool, check_floating, check_rank, check_shape
 from cfjax.ops.boxes import greedy_select
 
-__all__ = ["decode_segments", "elementwise_segment_iou", "encode_segments", "segment_iou", "segment_nms"]
+__all__ = ["decode_segments", "elementwise_segment_iou", "encode_segments", "gt_segments", "segment_iou", "segment_nms"]
 
 DEFAULT_MAX_LOG_SCALE = math.log(1000.0 / 16)
 
@@ -103,3 +103,16 @@ def segment_nms(segments, scores, iou_threshold, max_output: int, mask=None):
     return greedy_select(
         scores, mask, lambda i: elementwise_segment_iou(segments[i], segments), iou_threshold, max_output
     )
+
+
+def gt_segments(valid):
+    """GT temporal extents: ``valid [..., G, T] -> (segments [..., G, 2], exists [..., G])``.
+
+    ``[first, last + 1)`` over the frames with a box (holes are inside the extent).
+    """
+    t = valid.shape[-1]
+    first = jnp.argmax(valid, axis=-1)
+    last = t - 1 - jnp.argmax(valid[..., ::-1], axis=-1)
+    seg = jnp.stack([first, last + 1], axis=-1).astype(jnp.float32)
+    exists = jnp.any(valid, axis=-1)
+    return jnp.where(exists[..., None], seg, 0), exists

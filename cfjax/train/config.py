@@ -113,7 +113,7 @@ def base_config() -> ml_collections.ConfigDict:
     # terms inside the one jitted train step (cfjax.train.tasks.TubeDetectionTask.loss).
     c.loss.cfad_stage = "end_to_end"
     c.loss.tpn_steps = 0
-    c.loss.cfad = ml_collections.ConfigDict()  # overrides of cfjax.models.cfad.CFADLossConfig fields (not stage)
+    c.loss.cfad = ml_collections.ConfigDict()  # overrides of cfjax.train.losses.CFADLossConfig fields (not stage)
 
     c.log_every_steps = 10
     c.eval_every_steps = 0  # 0: evaluate only at the end

@@ -13,7 +13,7 @@ import numpy as np
 
 from cfjax import metrics as metrics_lib
 from cfjax.data.transform import VideoTransform
-from cfjax.models.cfad import CFADLossConfig, cfad_loss
+from cfjax.train.losses import CFADLossConfig, cfad_loss
 from cfjax.train.tasks.base import Task, _apply, _per_class_table, _require, video_transform
 
 __all__ = [
@@ -238,8 +238,8 @@ class TubeDetectionTask(Task):
     in evaluation); in evaluation also the whole-video ground truth of
     :func:`tube_video_targets` (padded to ``data.max_video_frames`` frames).
 
-    Training: :func:`cfjax.models.cfad.cfad_loss` of stage ``loss.cfad_stage`` (fields of
-    ``loss.cfad`` override :class:`~cfjax.models.cfad.CFADLossConfig`). With stage
+    Training: :func:`cfjax.train.losses.cfad_loss` of stage ``loss.cfad_stage`` (fields of
+    ``loss.cfad`` override :class:`~cfjax.train.losses.CFADLossConfig`). With stage
     ``"end_to_end"`` and ``loss.tpn_steps > 0`` the first ``tpn_steps`` steps count only
     the TPN terms: the non-TPN terms are multiplied by a traced ``step >= tpn_steps``, so
     the trainer's single compiled step serves both phases (in the first phase the other
@@ -290,7 +290,7 @@ class TubeDetectionTask(Task):
 
     @staticmethod
     def targets(batch) -> dict:
-        """The batch's targets in the layout of :func:`cfjax.models.cfad.cfad_loss`."""
+        """The batch's targets in the layout of :func:`cfjax.train.losses.cfad_loss`."""
         _require(batch, TUBE_TARGET_KEYS, "tubes")
         return {
             "boxes": batch["gt_boxes"],

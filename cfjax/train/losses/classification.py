@@ -1,9 +1,6 @@
-"""Training losses, one place for every model.
-
-Multi-label per-frame detection (Coarse-Fine on Charades), softmax
-classification with optional label smoothing, and GCF-Net's cross-entropy
-plus the L1 sparsity of its clip gates. Every loss returns a scalar mean over
-the batch.
+"""Classification losses: softmax classification with optional label smoothing, multi-label
+per-frame detection (Coarse-Fine on Charades), and GCF-Net's cross-entropy plus the L1 sparsity of
+its clip gates. Every loss returns a scalar mean over the batch.
 """
 
 from __future__ import annotations
