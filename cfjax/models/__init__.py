@@ -1,7 +1,8 @@
 """Backbones and methods (Flax linen)."""
 
 from cfjax.models.backbone import SGSConfig
-from cfjax.models.cfad import CFAD, kmeans_anchor_sizes
+from cfjax.models.cfad import CFAD
+from cfjax.models.cfad_anchors import kmeans_anchor_sizes
 from cfjax.models.coarse_fine import CoarseFineNetwork, FineFeatureCache, FineStream, extract_fine_features
 from cfjax.models.gcf_net import GCFNet
 from cfjax.models.registry import build, known_models, non_adaptive, reference_input, register, returns_features

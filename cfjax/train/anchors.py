@@ -1,7 +1,7 @@
 """CFAD's spatial anchors from a prepared dataset: six k-means sizes of its training boxes.
 
 ``python -m experiments.prepare_data`` writes :data:`ANCHORS_FILE` next to a prepared tube dataset
-(:func:`write_anchor_file`): the k-means (:func:`cfjax.models.cfad.kmeans_anchor_sizes`) of the
+(:func:`write_anchor_file`): the k-means (:func:`cfjax.models.cfad_anchors.kmeans_anchor_sizes`) of the
 ``(w, h) = (x2 - x1 + 1, y2 - y1 + 1)`` of every training box divided by the short side of its
 video's stored frames. A resize keeps the aspect, so every box scales with its frame's short side,
 and the ``1 - IoU`` k-means commutes with a common scale: the anchors at short side ``S`` are ``S``
@@ -69,7 +69,7 @@ def write_anchor_file(builder, k: int = NUM_ANCHORS) -> tuple[Path, dict]:
     ``contents["per_short_side"]``: ``[k, 2]`` ``(w, h)`` anchors for frames of short side 1
     (sorted by area); ``contents["pixels"]``: the k-means of the stored boxes' own pixel sizes.
     """
-    from cfjax.models.cfad import kmeans_anchor_sizes
+    from cfjax.models.cfad_anchors import kmeans_anchor_sizes
 
     wh, short = box_sizes(builder)
     valid = np.all(wh > 0, axis=1)

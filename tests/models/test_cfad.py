@@ -15,8 +15,9 @@ from absl.testing import absltest
 from cfjax import ops
 from cfjax.data import synthetic
 from cfjax.data.sampling import sample_clip
-from cfjax.models import CFAD, build, kmeans_anchor_sizes
-from cfjax.models.cfad import refine_tube, sample_times, spatial_anchors
+from cfjax.models import CFAD, build
+from cfjax.models.cfad import refine_tube, sample_times
+from cfjax.models.cfad_anchors import kmeans_anchor_sizes, spatial_anchors
 from cfjax.train.losses import cfad_loss
 from cfjax.train.tasks import TubeDetectionTask, tube_clip_targets
 from tests.train.test_tube_targets import whole_video
