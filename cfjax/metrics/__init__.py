@@ -4,6 +4,7 @@
 is exported as ``detection_frame_map`` (``cfjax.metrics.detection.frame_map``).
 """
 
+from cfjax.metrics.act_layout import interpolate_tube, tube_act_layout
 from cfjax.metrics.charades import average_precision, charades_points, frame_map, scores_at_points
 from cfjax.metrics.classification import (
     average_views,
@@ -41,10 +42,12 @@ __all__ = [
     "frame_error_breakdown",
     "frame_map",
     "gate_intervals",
+    "interpolate_tube",
     "per_class_accuracy",
     "scores_at_points",
     "topk_accuracy",
     "topk_correct",
+    "tube_act_layout",
     "tube_iou",
     "tube_nms",
     "video_mabo",

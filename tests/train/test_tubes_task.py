@@ -162,7 +162,7 @@ def test_whole_video_evaluation_interpolates_between_resampled_frames():
     assert metrics["video_mabo"] == pytest.approx((0.9 + 0.8) / 2)
     assert metrics["video_map_75"] == pytest.approx(1.0) and 0.75 <= metrics["video_map_50_95"] <= 0.85
     assert metrics["frame_map_50"] == pytest.approx(52 / 60, abs=0.02)  # 36 + 16 of the 60 GT boxes are detected
-    gt, video_dets, _ = tasks.tube_act_layout(results, list(synthetic.MOTION_CLASSES))
+    gt, video_dets, _ = metrics_lib.tube_act_layout(results, list(synthetic.MOTION_CLASSES))
     assert gt["nframes"] == {"video_000000": 40}
     assert [len(t) for t in gt["gttubes"]["video_000000"][2]] == [40]  # every frame, not only the sampled ones
     assert [len(t) for t in gt["gttubes"]["video_000000"][5]] == [20]
@@ -174,15 +174,6 @@ def test_whole_video_evaluation_interpolates_between_resampled_frames():
         for name, dets in video_dets.items()
     }
     assert metrics_lib.video_map(gt, sampled_only, iou_thresholds=(0.3,)).mean_ap[0] == 0.0
-
-
-def test_interpolate_tube_averages_repeats_and_fills_every_frame():
-    frames, boxes = tasks.interpolate_tube([1, 1, 4], [[0, 0, 2, 2], [2, 2, 4, 4], [4, 4, 7, 7]])
-    np.testing.assert_array_equal(frames, [1, 2, 3, 4])
-    np.testing.assert_allclose(boxes[:, 0], [1, 2, 3, 4])  # repeat averaged to 1, then linear to 4
-    np.testing.assert_allclose(boxes[:, 2], [3, 4 + 1 / 3, 5 + 2 / 3, 7])
-    with pytest.raises(ValueError, match="frames, boxes"):
-        tasks.interpolate_tube([], np.zeros((0, 4)))
 
 
 def test_whole_video_errors_name_the_key():
