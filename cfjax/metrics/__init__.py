@@ -1,7 +1,8 @@
 """Evaluation metrics (pure numpy / jnp; no models).
 
-``frame_map`` is the Charades per-frame mAP; the ACT frame-mAP of spatio-temporal detection
-is exported as ``detection_frame_map`` (``cfjax.metrics.detection.frame_map``).
+``frame_map`` is the Charades per-frame mAP; ``detection_frame_map`` the ACT frame-mAP of
+spatio-temporal detection. The ACT protocol's numpy IoUs and NMS are ``act_box_iou``,
+``act_tube_iou`` and ``act_tube_nms`` (``cfjax.ops`` has the jnp ``box_iou``, ``tube_iou``, ``tube_nms``).
 """
 
 from cfjax.metrics.act_layout import interpolate_tube, tube_act_layout
@@ -17,25 +18,27 @@ from cfjax.metrics.detection import (
     ERROR_CATEGORIES,
     ErrorBreakdown,
     VideoMap,
+    act_box_iou,
+    act_tube_iou,
+    act_tube_nms,
     average_precision_pr,
-    box_iou,
+    detection_frame_map,
     frame_error_breakdown,
-    tube_iou,
-    tube_nms,
     video_mabo,
     video_map,
 )
-from cfjax.metrics.detection import frame_map as detection_frame_map
 from cfjax.metrics.localisation import gate_intervals
 
 __all__ = [
     "ERROR_CATEGORIES",
     "ErrorBreakdown",
     "VideoMap",
+    "act_box_iou",
+    "act_tube_iou",
+    "act_tube_nms",
     "average_precision",
     "average_precision_pr",
     "average_views",
-    "box_iou",
     "charades_points",
     "confusion_matrix",
     "detection_frame_map",
@@ -48,8 +51,6 @@ __all__ = [
     "topk_accuracy",
     "topk_correct",
     "tube_act_layout",
-    "tube_iou",
-    "tube_nms",
     "video_mabo",
     "video_map",
 ]

@@ -4,16 +4,16 @@ The protocol of Kalogeiton et al. (ACT detector, ICCV 2017), re-derived from its
 
 - Boxes are ``(x1, y1, x2, y2)`` in *inclusive* pixel coordinates (see ``cfjax.data.boxes``):
   area ``(x2 - x1 + 1) * (y2 - y1 + 1)``, intersection width ``min(x2) - max(x1) + 1``
-  clipped at 0 (:func:`box_iou`).
+  clipped at 0 (:func:`act_box_iou`).
 - Spatio-temporal tube IoU = temporal IoU (inclusive frame counts) x mean per-frame box IoU
-  over the temporally overlapping frames (:func:`tube_iou`).
+  over the temporally overlapping frames (:func:`act_tube_iou`).
 - AP = trapezoidal area under the precision/recall curve that starts at (recall 0,
   precision 1) (:func:`average_precision_pr`).
-- frame-mAP (:func:`frame_map`): per class, every detected box of every test frame, ranked
+- frame-mAP (:func:`detection_frame_map`): per class, every detected box of every test frame, ranked
   by descending score, is greedily matched to the best still-unmatched ground-truth box of
   that class in the same video and frame with IoU >= threshold (0.5).
 - video-mAP (:func:`video_map`): per test video and class, the detected tubes first pass a
-  tube NMS at 0.3 (:func:`tube_nms`); then per class all remaining tubes, ranked by
+  tube NMS at 0.3 (:func:`act_tube_nms`); then per class all remaining tubes, ranked by
   descending tube score, are greedily matched to the best still-unmatched ground-truth tube
   of that class in the same video with tube IoU >= threshold; thresholds 0.2, 0.5, 0.75 and
   the mean over 0.50:0.05:0.95.
@@ -35,8 +35,10 @@ Input layout (ACT's pickles, produced for synthetic data by
   Videos missing from the mapping have no detection; videos not in ``test_videos`` are ignored.
   (Unlike frame detections, tube frames are not checked against ``gt["nframes"]``.)
 
-Exported from ``cfjax.metrics`` with :func:`frame_map` renamed ``detection_frame_map`` (the
-Charades per-frame mAP already owns ``cfjax.metrics.frame_map``).
+Names: the ``act_`` prefix (:func:`act_box_iou`, :func:`act_tube_iou`, :func:`act_tube_nms`) and
+``detection_frame_map`` keep these apart from the jnp ops of :mod:`cfjax.ops` (``box_iou``,
+``tube_iou``, ``tube_nms``: other signatures) and from the Charades per-frame mAP
+(``cfjax.metrics.frame_map``).
 
 Decisions where the protocol leaves room:
 
@@ -62,12 +64,12 @@ __all__ = [
     "ERROR_CATEGORIES",
     "ErrorBreakdown",
     "VideoMap",
+    "act_box_iou",
+    "act_tube_iou",
+    "act_tube_nms",
     "average_precision_pr",
-    "box_iou",
+    "detection_frame_map",
     "frame_error_breakdown",
-    "frame_map",
-    "tube_iou",
-    "tube_nms",
     "video_mabo",
     "video_map",
 ]
@@ -256,7 +258,7 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _iou(a[:, None, :], b[None, :, :])
 
 
-def box_iou(boxes_a, boxes_b) -> np.ndarray:
+def act_box_iou(boxes_a, boxes_b) -> np.ndarray:
     """Pairwise IoU of inclusive-pixel boxes (the +1 convention).
 
     ``area = (x2 - x1 + 1) * (y2 - y1 + 1)``; intersection width
@@ -292,7 +294,7 @@ def _tube_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(per_frame.sum() / t_union)
 
 
-def tube_iou(tube_a, tube_b) -> float:
+def act_tube_iou(tube_a, tube_b) -> float:
     """Spatio-temporal IoU of two tubes (ACT's ``iou3dt``).
 
     ``temporal IoU x mean per-frame box IoU over the overlap``, where the overlap is the
@@ -331,11 +333,11 @@ def _nms(tubes: Sequence[np.ndarray], scores: np.ndarray, threshold: float) -> n
     return np.asarray(keep, np.int64)
 
 
-def tube_nms(tubes, scores, threshold: float = 0.3) -> np.ndarray:
+def act_tube_nms(tubes, scores, threshold: float = 0.3) -> np.ndarray:
     """Greedy tube non-maximum suppression (ACT's ``nms3dt``).
 
     Repeatedly keeps the highest-scoring remaining tube and drops every remaining tube whose
-    :func:`tube_iou` with it is ``> threshold``. Ties in score keep input order.
+    :func:`act_tube_iou` with it is ``> threshold``. Ties in score keep input order.
 
     Args:
       tubes: sequence of ``N`` tubes ``[L_i, >=5]`` rows ``(frame, x1, y1, x2, y2, ...)``.
@@ -444,13 +446,13 @@ def _frame_match(gt_c: dict, dets_c: np.ndarray, threshold: float) -> tuple[np.n
     return order, tp
 
 
-def frame_map(gt, frame_detections, test_videos=None, iou_threshold: float = 0.5) -> tuple[float, np.ndarray]:
+def detection_frame_map(gt, frame_detections, test_videos=None, iou_threshold: float = 0.5) -> tuple[float, np.ndarray]:
     """Frame-mAP of the ACT protocol.
 
     Per class ``c``: the detections of class ``c`` are ranked by descending score (stable);
     each is a true positive iff, among the ground-truth boxes of class ``c`` in the same
     video and frame that no higher-ranked detection has matched, the one of highest IoU
-    (:func:`box_iou`) has IoU ``>= iou_threshold``; it is then matched. AP =
+    (:func:`act_box_iou`) has IoU ``>= iou_threshold``; it is then matched. AP =
     :func:`average_precision_pr` with ``P`` = the number of ground-truth boxes of class
     ``c`` in the test videos (every row of every tube is one box).
 
@@ -537,7 +539,7 @@ def frame_error_breakdown(
     """Classifies every frame detection as a hit or one kind of error (CFAD Fig. 5, ACT style).
 
     Per class, detections are processed in the order and with the matching state of
-    :func:`frame_map` (so ``true_positive`` counts equal the frame-mAP true positives). With
+    :func:`detection_frame_map` (so ``true_positive`` counts equal the frame-mAP true positives). With
     ``IoU`` taken against ground-truth boxes in the detection's video and frame, the first
     rule that applies names the category:
 
@@ -554,7 +556,7 @@ def frame_error_breakdown(
     Fractions are over the detections as given (all of them, not a top-k per class).
 
     Args:
-      gt, frame_detections, test_videos, iou_threshold: as for :func:`frame_map`.
+      gt, frame_detections, test_videos, iou_threshold: as for :func:`detection_frame_map`.
       localisation_threshold: lower IoU bound of a localisation error (0.1), ``<= iou_threshold``.
 
     Returns:
@@ -637,11 +639,11 @@ def video_map(
 ) -> VideoMap:
     """Video-mAP of the ACT protocol.
 
-    Per test video and class, the detected tubes first pass :func:`tube_nms` at
+    Per test video and class, the detected tubes first pass :func:`act_tube_nms` at
     ``nms_threshold`` (0.3; ``None`` skips it). Then per class ``c``, all remaining tubes of
     class ``c`` over the test videos are ranked by descending tube score (stable: video order,
     then list order); each is a true positive iff, among the ground-truth tubes of class ``c``
-    in its video that no higher-ranked tube has matched, the one of highest :func:`tube_iou`
+    in its video that no higher-ranked tube has matched, the one of highest :func:`act_tube_iou`
     has tube IoU ``>= threshold``; it is then matched. AP = :func:`average_precision_pr` with
     ``P`` = the number of ground-truth tubes of class ``c`` in the test videos.
 
@@ -696,7 +698,7 @@ def video_map(
 def video_mabo(gt, video_detections, test_videos=None, nms_threshold: float | None = None) -> tuple[float, np.ndarray]:
     """Video mean average best overlap (v-MABO).
 
-    For every ground-truth tube of class ``c``: the best :func:`tube_iou` with any detected
+    For every ground-truth tube of class ``c``: the best :func:`act_tube_iou` with any detected
     tube of class ``c`` in the same video (0 if there is none). Per class, the average over
     its ground-truth tubes (ABO); v-MABO is the mean of ABO over classes with ground truth.
     Detections are used as given (no NMS, which could only lower the best overlaps) unless

@@ -12,12 +12,12 @@ from hypothesis import given
 from cfjax.data import synthetic
 from cfjax.metrics import (
     ERROR_CATEGORIES,
+    act_box_iou,
+    act_tube_iou,
+    act_tube_nms,
     average_precision_pr,
-    box_iou,
     detection_frame_map,
     frame_error_breakdown,
-    tube_iou,
-    tube_nms,
     video_mabo,
     video_map,
 )
@@ -72,16 +72,16 @@ def _ap_fractions(tp, num_positives):
 class BoxIouTest(absltest.TestCase):
     def test_hand_values_plus_one_convention(self):
         # A, B: 100 px each, intersection x 5..9 and y 5..9 = 5 * 5 = 25 -> 25 / (100 + 100 - 25) = 1/7.
-        self.assertAlmostEqual(box_iou([A], [B])[0, 0], 1 / 7, places=15)
+        self.assertAlmostEqual(act_box_iou([A], [B])[0, 0], 1 / 7, places=15)
         # Sharing one column: widths 5 (0..4, 4..8), intersection 1 x 5 = 5 -> 5 / (25 + 25 - 5) = 1/9.
-        self.assertAlmostEqual(box_iou([[0, 0, 4, 4]], [[4, 0, 8, 4]])[0, 0], 1 / 9, places=15)
+        self.assertAlmostEqual(act_box_iou([[0, 0, 4, 4]], [[4, 0, 8, 4]])[0, 0], 1 / 9, places=15)
         # Adjacent but not sharing a column: min(x2) - max(x1) + 1 = 4 - 5 + 1 = 0.
-        self.assertEqual(box_iou([[0, 0, 4, 4]], [[5, 0, 9, 4]])[0, 0], 0.0)
+        self.assertEqual(act_box_iou([[0, 0, 4, 4]], [[5, 0, 9, 4]])[0, 0], 0.0)
         # A single pixel is a 1 x 1 box (area 1, not 0).
-        self.assertEqual(box_iou([[3, 3, 3, 3]], [[3, 3, 3, 3]])[0, 0], 1.0)
+        self.assertEqual(act_box_iou([[3, 3, 3, 3]], [[3, 3, 3, 3]])[0, 0], 1.0)
         # Pixel 3 inside A (100 px) -> 1 / 100.
-        self.assertAlmostEqual(box_iou([[3, 3, 3, 3]], [A])[0, 0], 1 / 100, places=15)
-        out = box_iou([A, B, FAR], [A, B])
+        self.assertAlmostEqual(act_box_iou([[3, 3, 3, 3]], [A])[0, 0], 1 / 100, places=15)
+        out = act_box_iou([A, B, FAR], [A, B])
         self.assertEqual(out.shape, (3, 2))
         np.testing.assert_allclose(out, [[1, 1 / 7], [1 / 7, 1], [0, 0]], rtol=1e-15)
 
@@ -89,81 +89,81 @@ class BoxIouTest(absltest.TestCase):
     def test_symmetric_bounded_self_one(self, c):
         a = [min(c[0], c[2]), min(c[1], c[3]), max(c[0], c[2]), max(c[1], c[3])]
         b = [min(c[4], c[6]), min(c[5], c[7]), max(c[4], c[6]), max(c[5], c[7])]
-        ab, ba = box_iou([a], [b])[0, 0], box_iou([b], [a])[0, 0]
+        ab, ba = act_box_iou([a], [b])[0, 0], act_box_iou([b], [a])[0, 0]
         self.assertEqual(ab, ba)
         self.assertTrue(0 <= ab <= 1)
-        self.assertEqual(box_iou([a], [a])[0, 0], 1.0)
+        self.assertEqual(act_box_iou([a], [a])[0, 0], 1.0)
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, r"boxes_a: expected \[\*, 4\]"):
-            box_iou(np.zeros((2, 3)), [A])
+            act_box_iou(np.zeros((2, 3)), [A])
         with self.assertRaisesRegex(ValueError, r"boxes_b: expected \[K, 4\]"):
-            box_iou([A], A)
+            act_box_iou([A], A)
         with self.assertRaisesRegex(ValueError, "boxes_b: expected boxes .* x2 - x1 \\+ 1 > 0"):
-            box_iou([A], [[5, 0, 3, 9]])
+            act_box_iou([A], [[5, 0, 3, 9]])
         with self.assertRaisesRegex(ValueError, "boxes_a: expected finite"):
-            box_iou([[0, 0, np.nan, 1]], [A])
+            act_box_iou([[0, 0, np.nan, 1]], [A])
 
 
 class TubeIouTest(absltest.TestCase):
     def test_hand_values(self):
         # Frames 1..10 vs 6..15: t_inter = 10 - 6 + 1 = 5, t_union = 15 - 1 + 1 = 15; per-frame IoU 1/7.
-        self.assertAlmostEqual(tube_iou(tube(1, 10, A), tube(6, 15, B)), 5 / 15 * 1 / 7, places=15)
+        self.assertAlmostEqual(act_tube_iou(tube(1, 10, A), tube(6, 15, B)), 5 / 15 * 1 / 7, places=15)
         # Same box, frames 1..4 vs 3..8: t_inter 2, t_union 8, spatial 1 -> 1/4.
-        self.assertEqual(tube_iou(tube(1, 4, A), tube(3, 8, A)), 0.25)
+        self.assertEqual(act_tube_iou(tube(1, 4, A), tube(3, 8, A)), 0.25)
         # Disjoint in time (4 < 5): 0 whatever the boxes.
-        self.assertEqual(tube_iou(tube(1, 4, A), tube(5, 8, A)), 0.0)
+        self.assertEqual(act_tube_iou(tube(1, 4, A), tube(5, 8, A)), 0.0)
         # Touching in one frame: t_inter 1, t_union 8 -> 1/8.
-        self.assertEqual(tube_iou(tube(1, 4, A), tube(4, 8, A)), 1 / 8)
+        self.assertEqual(act_tube_iou(tube(1, 4, A), tube(4, 8, A)), 1 / 8)
         # The score column (6th) is ignored; identical boxes -> 1.
-        self.assertEqual(tube_iou(tube(2, 5, A, score=0.3), tube(2, 5, A)), 1.0)
+        self.assertEqual(act_tube_iou(tube(2, 5, A, score=0.3), tube(2, 5, A)), 1.0)
         # Frame 2 missing from the second tube: overlap 1..4 (4 frames), IoUs 1, 0, 1, 1 -> 3/4.
-        self.assertEqual(tube_iou(tube(1, 4, A), tube(0, 0, A, frames=[1, 3, 4])), 0.75)
+        self.assertEqual(act_tube_iou(tube(1, 4, A), tube(0, 0, A, frames=[1, 3, 4])), 0.75)
 
     def test_single_frame_is_box_iou(self):
-        self.assertAlmostEqual(tube_iou(tube(7, 7, A), tube(7, 7, B)), box_iou([A], [B])[0, 0], places=15)
+        self.assertAlmostEqual(act_tube_iou(tube(7, 7, A), tube(7, 7, B)), act_box_iou([A], [B])[0, 0], places=15)
 
     @given(st.integers(1, 8), st.integers(0, 6), st.integers(1, 8), st.integers(0, 6), st.integers(0, 12))
     def test_symmetric_and_bounded(self, s1, n1, s2, n2, shift):
         a, b = tube(s1, s1 + n1, A), tube(s2, s2 + n2, [shift, 0, 9 + shift, 9])
-        self.assertEqual(tube_iou(a, b), tube_iou(b, a))
-        self.assertTrue(0 <= tube_iou(a, b) <= 1)
-        self.assertEqual(tube_iou(a, a), 1.0)
+        self.assertEqual(act_tube_iou(a, b), act_tube_iou(b, a))
+        self.assertTrue(0 <= act_tube_iou(a, b) <= 1)
+        self.assertEqual(act_tube_iou(a, a), 1.0)
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, r"tube_a: expected \[L, >=5\]"):
-            tube_iou(np.zeros((3, 4)), tube(1, 3, A))
+            act_tube_iou(np.zeros((3, 4)), tube(1, 3, A))
         with self.assertRaisesRegex(ValueError, "tube_b: expected strictly increasing frame"):
-            tube_iou(tube(1, 3, A), tube(0, 0, A, frames=[1, 3, 2]))
+            act_tube_iou(tube(1, 3, A), tube(0, 0, A, frames=[1, 3, 2]))
         with self.assertRaisesRegex(ValueError, "tube_a: expected integer 1-based frame"):
-            tube_iou(tube(0, 2, A), tube(1, 3, A))
+            act_tube_iou(tube(0, 2, A), tube(1, 3, A))
         with self.assertRaisesRegex(ValueError, "tube_a: expected integer 1-based frame"):
-            tube_iou(tube(0, 0, A, frames=[1.5, 2.5]), tube(1, 3, A))
+            act_tube_iou(tube(0, 0, A, frames=[1.5, 2.5]), tube(1, 3, A))
 
 
 class TubeNmsTest(absltest.TestCase):
     def test_suppresses_near_duplicate(self):
         # 1 vs 0: frames 1..10 vs 2..10, same box -> 9 / 10 > 0.3: suppressed. 2 is disjoint in time.
         tubes = [tube(1, 10, A), tube(2, 10, A), tube(20, 25, A)]
-        np.testing.assert_array_equal(tube_nms(tubes, [0.9, 0.5, 0.1]), [0, 2])
-        np.testing.assert_array_equal(tube_nms(tubes, [0.1, 0.5, 0.9]), [2, 1])  # by descending score
-        np.testing.assert_array_equal(tube_nms(tubes, [0.9, 0.5, 0.1], threshold=0.95), [0, 1, 2])
+        np.testing.assert_array_equal(act_tube_nms(tubes, [0.9, 0.5, 0.1]), [0, 2])
+        np.testing.assert_array_equal(act_tube_nms(tubes, [0.1, 0.5, 0.9]), [2, 1])  # by descending score
+        np.testing.assert_array_equal(act_tube_nms(tubes, [0.9, 0.5, 0.1], threshold=0.95), [0, 1, 2])
 
     def test_threshold_is_strict(self):
         # Frames 1..3 vs 1..10, same box: IoU = 3 / 10 = 0.3 exactly, which is not > 0.3: kept.
         tubes = [tube(1, 10, A), tube(1, 3, A), tube(1, 4, A)]  # the last: 4 / 10 > 0.3
-        self.assertEqual(tube_iou(tubes[0], tubes[1]), 0.3)
-        np.testing.assert_array_equal(tube_nms(tubes, [3, 2, 1]), [0, 1])
+        self.assertEqual(act_tube_iou(tubes[0], tubes[1]), 0.3)
+        np.testing.assert_array_equal(act_tube_nms(tubes, [3, 2, 1]), [0, 1])
 
     def test_ties_keep_input_order_and_empty(self):
-        np.testing.assert_array_equal(tube_nms([tube(1, 3, A), tube(1, 3, A)], [1, 1]), [0])
-        self.assertEqual(tube_nms([], []).shape, (0,))
+        np.testing.assert_array_equal(act_tube_nms([tube(1, 3, A), tube(1, 3, A)], [1, 1]), [0])
+        self.assertEqual(act_tube_nms([], []).shape, (0,))
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, r"scores: expected \[N\] = \(2,\)"):
-            tube_nms([tube(1, 3, A), tube(1, 3, B)], [1.0])
+            act_tube_nms([tube(1, 3, A), tube(1, 3, B)], [1.0])
         with self.assertRaisesRegex(ValueError, r"threshold: expected a float in \[0, 1\]"):
-            tube_nms([tube(1, 3, A)], [1.0], threshold=2)
+            act_tube_nms([tube(1, 3, A)], [1.0], threshold=2)
 
 
 class AveragePrecisionPrTest(absltest.TestCase):
@@ -256,7 +256,7 @@ class FrameMapTest(absltest.TestCase):
         # Detection D1 = columns 2..11: IoU with A = 8 cols * 10 / (200 - 80) = 2/3, with G2 = 90 / 110 = 9/11.
         # Detection D2 = columns 6..15: IoU with A = 40 / 160 = 1/4, with G2 = 70 / 130 = 7/13.
         g2, d1, d2 = [3, 0, 12, 9], [2, 0, 11, 9], [6, 0, 15, 9]
-        np.testing.assert_allclose(box_iou([d1, d2], [A, g2]), [[2 / 3, 9 / 11], [1 / 4, 7 / 13]], rtol=1e-15)
+        np.testing.assert_allclose(act_box_iou([d1, d2], [A, g2]), [[2 / 3, 9 / 11], [1 / 4, 7 / 13]], rtol=1e-15)
         gt = ground_truth({"a": {0: [tube(1, 1, A), tube(1, 1, g2)]}})
         dets = np.array([fdet(0, 1, 0, 0.9, d1), fdet(0, 1, 0, 0.8, d2)], float)
         # D1 takes its best box G2 (not A, the first above 0.5); D2 is left with A at 1/4: flags 1 0, P = 2
@@ -412,7 +412,7 @@ class ErrorBreakdownTest(absltest.TestCase):
         counts = np.zeros((3, 5), int)
         for i in sorted(range(n), key=lambda i: (dets[i, 2], -dets[i, 3], i)):
             c, here = int(dets[i, 2]), boxes.get((int(dets[i, 0]), int(dets[i, 1])), [])
-            iou = [box_iou([dets[i, 4:8]], [b[1]])[0, 0] for b in here]
+            iou = [act_box_iou([dets[i, 4:8]], [b[1]])[0, 0] for b in here]
             free = [k for k, b in enumerate(here) if b[0] == c and not b[2]]
             best = max(free, key=lambda k: (iou[k], -k), default=None)
             if best is not None and iou[best] >= 0.5:
@@ -469,7 +469,7 @@ class VideoMapTest(absltest.TestCase):
         # dx = 20: per-frame IoU 80 / 120 = 2/3 over the whole tube (temporal IoU 1) -> tube IoU 2/3.
         dets = {v: {0: [(tube(1, 20, shifted(20), score=1), 0.9)]} for v in ("a", "b")}
         dets["c"] = {1: [(tube(5, 24, shifted(20), score=1), 0.9)]}
-        self.assertAlmostEqual(tube_iou(dets["a"][0][0][0], VIDEO_GT["gttubes"]["a"][0][0]), 2 / 3, places=15)
+        self.assertAlmostEqual(act_tube_iou(dets["a"][0][0][0], VIDEO_GT["gttubes"]["a"][0][0]), 2 / 3, places=15)
         res = video_map(VIDEO_GT, dets, VIDEOS3)
         np.testing.assert_array_equal(res.mean_ap, [1, 1, 0])
         # 0.50:0.05:0.95: 2/3 >= 0.50, 0.55, 0.60, 0.65 only -> 4 / 10.

@@ -565,7 +565,7 @@ class TubeIouTest(chex.TestCase):
         valid = rng.uniform(size=(2, 10)) < 0.7
         valid[:, rng.integers(10)] = True  # no empty tube
         rows = [np.concatenate([np.flatnonzero(v)[:, None] + 1.0, b[v]], 1) for b, v in zip(boxes, valid)]
-        want = detection_metrics.tube_iou(rows[0], rows[1])
+        want = detection_metrics.act_tube_iou(rows[0], rows[1])
         got = float(
             _jit_tube_iou(jnp.asarray(boxes[0]), jnp.asarray(valid[0]), jnp.asarray(boxes[1]), jnp.asarray(valid[1]))
         )
