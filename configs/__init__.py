@@ -1,1 +1,2 @@
-"""Experiment configs: ``configs/NAME.py`` defines ``get_config(arg=None)``; ``common`` holds shared recipes."""
+"""Experiment configs: ``configs/METHOD.py`` defines ``get_config(arg)``, ``arg`` comma-separated ``key=value``
+pairs (``ARGUMENTS``); ``common`` holds the dataset table, the argument parser and the synthetic / smoke pieces."""

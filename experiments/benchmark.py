@@ -12,7 +12,7 @@ parameters, GFLOPs (multiply-adds, ``cfjax.analysis``), and forward (eval) and
 forward+backward (train) time; then, for the ATFR models, the forward time of the
 real bucketed model with SGS forced to ``B'`` active bins, for a few ``B'``. The
 default list is every backbone and CFAD (the full detector of
-``configs/cfad_ucf101_24.py``: 3D ResNet-50 res4 features, 96 x 224 clip; its
+``configs/cfad.py:data=ucf101_24``: 3D ResNet-50 res4 features, 96 x 224 clip; its
 forward includes detection, its train objective is a sum over all its outputs).
 ``--what methods`` prints parameters and compute (no timing) of the GCF-Net head
 in the paper's setting (2048-d descriptors of 10 clips, 600 classes; beside the
@@ -148,9 +148,9 @@ def default_models() -> list[str]:
 def _model_config(name: str) -> dict:
     """The config benchmarked for ``name``: the zoo defaults; CFAD with the backbone of its UCF101-24 config."""
     if name == "cfad":
-        from configs import cfad_ucf101_24
+        from configs import cfad
 
-        return cfad_ucf101_24.get_config().model.to_dict()
+        return cfad.get_config("data=ucf101_24").model.to_dict()
     return {"name": name}
 
 

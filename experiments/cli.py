@@ -59,7 +59,7 @@ def _debug_requested(argv) -> bool:
 
 
 def _check_config_files(argv) -> None:
-    """``--config FILE[:variant]`` names a file that exists (else one line, before anything loads)."""
+    """``--config FILE[:key=value,...]`` names a file that exists (else one line, before anything loads)."""
     for i, arg in enumerate(argv):
         if arg == "--config" and i + 1 < len(argv):
             value = argv[i + 1]
@@ -72,14 +72,14 @@ def _check_config_files(argv) -> None:
             known = [str(p) for p in sorted(Path("configs").glob("*.py")) if p.name not in ("__init__.py", "common.py")]
             close = difflib.get_close_matches(str(path), known, n=1)
             hint = f"; did you mean {close[0]}?" if close else ("; see configs/" if known else "")
-            _fail(f"--config: no such file {str(path)!r} (expected configs/NAME.py[:variant]){hint}")
+            _fail(f"--config: no such file {str(path)!r} (expected configs/NAME.py[:key=value,...]){hint}")
 
 
 def _config_error(error: BaseException) -> str:
     """The useful line of an error raised while loading a config file or applying ``--config.KEY=VALUE``."""
     text = describe(error)
     if "Error whilst parsing config file" in text:  # ml_collections wraps the traceback into the message
-        text = re.sub(r"^\w+(Error|Exception): ", "", text.split("; ")[-1])
+        text = re.split(r"(?:^|; )\w+(?:Error|Exception): ", text)[-1]  # the exception's message, whole
     if isinstance(error, AttributeError) or "Did you mean" in text:
         key, _, hint = text.partition("; ")
         return f"--config: no key {key}{' (' + hint.rstrip('?') + '?)' if hint else ''}"

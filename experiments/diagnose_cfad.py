@@ -1,6 +1,6 @@
 """Where a trained CFAD loses its tubes (see :mod:`cfjax.analysis.cfad_diagnosis` for what each row is).
 
-    python -m experiments.diagnose_cfad --config configs/cfad_ucf101_24.py:synthetic --workdir DIR \
+    python -m experiments.diagnose_cfad --config configs/cfad.py:data=ucf101_24,variant=synthetic --workdir DIR \
         [--checkpoint best|latest|STEP] [--split test]
 
 Prints one table (means over the split's GT tubes, or over the sampled steps with a GT
@@ -14,7 +14,7 @@ from ml_collections import config_flags
 
 from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:key=value,...]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, latest or a step number")
 _SPLIT = flags.DEFINE_string("split", None, "data split (default: config.data.eval_split)")

@@ -1,6 +1,6 @@
 """Evaluates a trained config with its full protocol (e.g. 10 x 3 views).
 
-    python -m experiments.evaluate --config configs/NAME.py[:variant] --workdir DIR \
+    python -m experiments.evaluate --config configs/NAME.py[:key=value,...] --workdir DIR \
         [--checkpoint best|latest|STEP] [--split test] [--all_splits]
 
 Prints the checkpoint step it evaluates, then the metrics. Writes ``DIR/eval_<split>.json``
@@ -20,7 +20,7 @@ from ml_collections import config_flags
 
 from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:key=value,...]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, latest or a step number")
 _SPLIT = flags.DEFINE_string("split", None, "data split (default: config.data.eval_split)")

@@ -1,6 +1,6 @@
 """Runs a trained config on one video file: predictions (JSON) and plots (PNG).
 
-    python -m experiments.predict --config configs/NAME.py[:variant] --workdir DIR --video FILE \
+    python -m experiments.predict --config configs/NAME.py[:key=value,...] --workdir DIR --video FILE \
         [--out DIR/predict] [--checkpoint best|latest|STEP] [--fps F]
     python -m experiments.predict --checkpoint_dir CONVERTED_DIR --video FILE [--out DIR] [--fps F]
 
@@ -24,7 +24,7 @@ from ml_collections import config_flags
 
 from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:key=value,...]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
 _VIDEO = flags.DEFINE_string("video", None, "a video file (any format FFmpeg reads)")
 _OUT = flags.DEFINE_string("out", None, "output directory (default: WORKDIR/predict)")

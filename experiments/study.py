@@ -1,6 +1,6 @@
 """Probes of a trained adaptive model on fresh synthetic videos; prints a table.
 
-    python -m experiments.study --what sgs_redundancy --config configs/NAME.py:synthetic --workdir DIR \
+    python -m experiments.study --what sgs_redundancy --config configs/NAME.py:...,variant=synthetic --workdir DIR \
         [--checkpoint best] [--clips 64]
 
 ``sgs_redundancy``: mean active SGS bins (and top-1) of an ATFR model on clips that are static
@@ -14,7 +14,7 @@ from ml_collections import config_flags
 
 from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:key=value,...]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "the training directory")
 _WHAT = flags.DEFINE_enum("what", "sgs_redundancy", ["sgs_redundancy"], "which probe")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, latest or a step number")

@@ -1,6 +1,6 @@
 """Trains a config, evaluates it and plots a few predictions.
 
-    python -m experiments.train --config configs/NAME.py[:synthetic|:smoke] --workdir DIR [--config.KEY=VALUE ...]
+    python -m experiments.train --config configs/NAME.py[:key=value,...] --workdir DIR [--config.KEY=VALUE ...]
 
 Resumes from ``DIR``'s latest checkpoint when there is one. On SIGTERM it saves a checkpoint
 and exits with ``--preempted_exit_code`` (75 by default, so a scheduler requeues the job); exit
@@ -19,7 +19,7 @@ from ml_collections import config_flags
 
 from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:variant]", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/NAME.py[:key=value,...]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory of checkpoints, metrics and plots")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "call jax.distributed.initialize() (cluster auto-detect)")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs)")

@@ -51,10 +51,12 @@ def test_config_errors_are_one_line_and_write_nothing(tmp_path, override, words)
 
 
 def test_missing_config_file_and_bad_variant(tmp_path):
-    result = run("experiments.train", "--config", "configs/atfr_x3d_s_kinetics40.py", f"--workdir={tmp_path}/w")
-    assert_one_line_error(result, "'configs/atfr_x3d_s_kinetics40.py'", "did you mean configs/atfr_x3d_s_kinetics400.py")
-    result = run("experiments.train", "--config", "configs/atfr_x3d_s_kinetics400.py:tiny", f"--workdir={tmp_path}/w")
-    assert_one_line_error(result, "config variant", "'tiny'")
+    result = run("experiments.train", "--config", "configs/atfr_x3d3.py", f"--workdir={tmp_path}/w")
+    assert_one_line_error(result, "'configs/atfr_x3d3.py'", "did you mean configs/atfr_x3d.py")
+    result = run("experiments.train", "--config", "configs/atfr_x3d.py:variant=tiny", f"--workdir={tmp_path}/w")
+    assert_one_line_error(result, "config argument: variant='tiny'; expected one of synthetic, smoke")
+    result = run("experiments.train", "--config", "configs/atfr_x3d.py:sise=s", f"--workdir={tmp_path}/w")
+    assert_one_line_error(result, "config argument: unknown key 'sise'; expected one of data, size, variant")
     assert not (tmp_path / "w").exists()
 
 

@@ -12,14 +12,14 @@ from jax.sharding import NamedSharding
 from cfjax import ops
 from cfjax.layers import SimilarityGuidedSampling
 from cfjax.models import ResNet3D, SGSConfig, X3D
+from configs.common import SMOKE_X3D
 from tests.models.util import perturbed_f64, video
 
 T = 8
 MODELS = {
     # X3D keeps T = 8 up to SGS, which merges into 4 bins (buckets 2/4); the 3D ResNet halves
     # time in the stem (4 bins, buckets 1/2/3/4) and again in res3..res5 after SGS.
-    "x3d": X3D(num_classes=5, width_factor=0.5, depth_factor=1.0, base_depths=(1, 1, 1, 1), head_width=16,
-               dropout_rate=0.0, sgs=SGSConfig(num_bins=4, buckets=2)),
+    "x3d": X3D(**SMOKE_X3D, num_classes=5, dropout_rate=0.0, sgs=SGSConfig(num_bins=4, buckets=2)),  # the smoke X3D
     "resnet18": ResNet3D.preset("resnet18", widths=(8, 8, 16, 16), stem_width=8, depths=(1, 1, 1, 1),
                                 num_classes=5, sgs=SGSConfig()),
 }

@@ -4,7 +4,7 @@ Nothing is initialised or timed (the full run is minutes per model on a CPU).
 """
 
 from cfjax.models import CFAD, build, known_models, reference_input
-from configs import cfad_ucf101_24
+from configs import cfad
 from experiments import benchmark
 
 
@@ -22,6 +22,6 @@ def test_default_models_have_reference_inputs_and_build():
 
 
 def test_cfad_reference_input_is_its_ucf101_24_config():
-    c = cfad_ucf101_24.get_config()
+    c = cfad.get_config("data=ucf101_24")
     assert reference_input("cfad") == (c.input.clip_length, c.input.crop_size) == (96, 224)
     assert benchmark._model_config("cfad") == c.model.to_dict()

@@ -4,6 +4,7 @@ checkpoints (shared by test_smoke_classification.py and test_smoke_methods.py)."
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import math
 from pathlib import Path
@@ -14,18 +15,37 @@ import pytest
 from cfjax.train import tasks
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-NAMES = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem not in ("common", "__init__"))
+VARIANT_KEYS = ("variant", "baseline")  # the ARGUMENTS keys that pick a variant, not an experiment
 
 
-def get_config(name, variant=None):
-    return importlib.import_module(f"configs.{name}").get_config(variant)
+def _experiments() -> list[str]:
+    """Every config file x every combination of its experiment arguments: ``"gcf:backbone=r2plus1d,data=ucf101"``."""
+    names = []
+    for path in sorted(CONFIG_DIR.glob("*.py")):
+        if path.stem in ("common", "__init__"):
+            continue
+        arguments = importlib.import_module(f"configs.{path.stem}").ARGUMENTS
+        keys = [k for k in arguments if k not in VARIANT_KEYS]
+        for values in itertools.product(*(arguments[k][1] for k in keys)):
+            args = ",".join(f"{k}={v}" for k, v in zip(keys, values))
+            names.append(f"{path.stem}:{args}" if args else path.stem)
+    return sorted(names)
+
+
+NAMES = _experiments()
+
+
+def get_config(name, arg=None):
+    """The config of experiment ``name`` (a ``NAMES`` entry), ``arg`` (``"variant=smoke"``, ...) appended."""
+    file, _, args = name.partition(":")
+    return importlib.import_module(f"configs.{file}").get_config(",".join(a for a in (args, arg) if a) or None)
 
 
 def _smoke_groups():
     """Names whose smoke configs are identical, grouped; the first of each group is trained."""
     groups: dict[str, list[str]] = {}
     for name in NAMES:
-        groups.setdefault(get_config(name, "smoke").to_json(sort_keys=True), []).append(name)
+        groups.setdefault(get_config(name, "variant=smoke").to_json(sort_keys=True), []).append(name)
     return list(groups.values())
 
 
@@ -33,7 +53,7 @@ SMOKE_GROUPS = _smoke_groups()
 
 
 def groups_of_task(classification: bool) -> list[list[str]]:
-    return [g for g in SMOKE_GROUPS if (get_config(g[0], "smoke").task == "classification") == classification]
+    return [g for g in SMOKE_GROUPS if (get_config(g[0], "variant=smoke").task == "classification") == classification]
 
 
 class _QuickCompileJax:
@@ -71,7 +91,7 @@ def train_and_evaluate(name, data_dir, workdir, capsys):
     """Trains ``name:smoke`` in ``workdir``, checks metrics / checkpoints, then evaluates the best checkpoint."""
     from cfjax.train import loop
 
-    c = get_config(name, "smoke")
+    c = get_config(name, "variant=smoke")
     c.data.data_dir = str(data_dir)
     metrics = loop.train(c, workdir, progress=False)
     best = tasks.get_task(c).best_metric

@@ -14,7 +14,7 @@ from cfjax.data.fixtures import write_act_fixture, write_act_pickle
 from cfjax.models import build
 from cfjax.train.anchors import ANCHORS_FILE, resolve_anchor_sizes
 from cfjax.train.config import base_config
-from configs import cfad_ucfsports
+from configs import cfad
 from experiments import prepare_data
 
 LABELS = ["Diving", "Golf", "Kicking", "Lifting", "Riding", "Run", "SkateBoarding", "Swing1", "Swing2", "Walk"]
@@ -47,7 +47,7 @@ def prepared():
 
 
 def _config(data_dir):
-    c = cfad_ucfsports.get_config()
+    c = cfad.get_config("data=ucfsports")
     c.data.data_dir = data_dir
     return c
 

@@ -1,6 +1,7 @@
-"""Experiment configs: every file builds at full scale and as ``:synthetic``; ``:smoke`` trains.
+"""Experiment configs: every experiment builds at full scale and as ``variant=synthetic``; ``variant=smoke`` trains.
 
-For every ``configs/*.py`` (but ``common.py`` and ``__init__.py``): the full-scale and
+For every ``configs/*.py`` (but ``common.py`` and ``__init__.py``) and every combination of its experiment
+arguments (``ARGUMENTS`` but ``variant`` / ``baseline``; tests/train/smoke.py): the full-scale and
 synthetic configs build their model and both input transforms, and agree with their
 dataset; a few full-scale models have plausible parameter counts (abstract shapes only);
 every smoke config is small (the smoke runs themselves: test_smoke_classification.py and
@@ -9,6 +10,8 @@ the smoke run only sees synthetic data) are trained once; a test checks that the
 """
 
 from __future__ import annotations
+
+import re
 
 import jax
 import jax.numpy as jnp
@@ -44,13 +47,13 @@ def abstract_params(config, frames=4, crop=32):
 
 def test_there_are_configs():
     assert len(NAMES) >= 14, NAMES
-    assert "common" not in NAMES
+    assert not any(name.startswith("common") for name in NAMES)
 
 
 @pytest.mark.parametrize("variant", [None, "synthetic"])
 @pytest.mark.parametrize("name", NAMES)
 def test_config_builds(name, variant):
-    c = get_config(name, variant)
+    c = get_config(name, variant and f"variant={variant}")
     model = build(c.model)
     task = tasks.get_task(c)
     for train in (True, False):
@@ -84,17 +87,51 @@ def test_config_builds(name, variant):
 def test_unknown_variant_raises():
     for name in NAMES:
         with pytest.raises(ValueError, match="bogus"):
-            get_config(name, "bogus")
+            get_config(name, "variant=bogus")
+
+
+@pytest.mark.parametrize(
+    "name, arg, message",
+    [
+        ("atfr_x3d", "sise=s", "unknown key 'sise'; expected one of data, size, variant"),
+        ("atfr_x3d", "size=q", "size='q'; expected one of xs, s, m, l, xl"),
+        ("atfr_x3d", "size=s,size=m", "key 'size' given twice ('s' and 'm')"),
+        (
+            "atfr_x3d",
+            "synthetic",
+            "expected key=value (keys: data, size, variant), got 'synthetic'; did you mean variant=synthetic?",
+        ),
+        ("atfr_resnet", "variant=synthetic", "missing backbone=...; expected one of resnet18, resnet50, r2plus1d50"),
+    ],
+)
+def test_config_argument_errors_are_one_line(name, arg, message):
+    with pytest.raises(ValueError, match=f"^{re.escape('config argument: ' + message)}$"):
+        get_config(name, arg)
+
+
+@pytest.mark.parametrize(
+    "name, defaults",
+    [
+        ("atfr_x3d", "size=s,data=kinetics400"),
+        ("gcf", "backbone=resnext101,data=kinetics600"),
+        ("cfad", "data=ucf101_24"),
+    ],
+)
+def test_config_argument_defaults(name, defaults):
+    for variant in (None, "variant=synthetic"):
+        assert get_config(name, variant).to_json(sort_keys=True) == get_config(f"{name}:{defaults}", variant).to_json(
+            sort_keys=True
+        )
 
 
 @pytest.mark.parametrize(
     "name, low, high",
     [
         # X3D-S (3,794,274 at 400 classes, docs/design.md) plus SGS's small similarity net
-        ("atfr_x3d_s_kinetics400", 3_794_274, 3_794_274 + 2_000),
-        ("atfr_x3d_s_kinetics600", 3_794_274 + 200 * 2049, 3_794_274 + 200 * 2049 + 2_000),
-        ("atfr_resnet18_minikinetics", 4_000_000, 5_000_000),  # the SGS paper's light 3DResNet-18 (4.4 M)
-        ("atfr_resnet50_minikinetics", 46_000_000, 47_000_000),  # Hara et al.'s 3D ResNet-50 (46.6 M)
+        ("atfr_x3d:size=s,data=kinetics400", 3_794_274, 3_794_274 + 2_000),
+        ("atfr_x3d:size=s,data=kinetics600", 3_794_274 + 200 * 2049, 3_794_274 + 200 * 2049 + 2_000),
+        ("atfr_resnet:backbone=resnet18", 4_000_000, 5_000_000),  # the SGS paper's light 3DResNet-18 (4.4 M)
+        ("atfr_resnet:backbone=resnet50", 46_000_000, 47_000_000),  # Hara et al.'s 3D ResNet-50 (46.6 M)
     ],
 )
 def test_full_scale_param_counts(name, low, high):
@@ -103,16 +140,24 @@ def test_full_scale_param_counts(name, low, high):
 
 def test_gcf_head_size():
     """GCF-Net's head over 3D-ResNeXt-101: 867,940 parameters at D = 240, 0.86 M in the paper (docs/design.md)."""
-    params = abstract_params(get_config("gcf_resnext101_kinetics600"), frames=16)
+    params = abstract_params(get_config("gcf:backbone=resnext101,data=kinetics600"), frames=16)
     head = {k: v for k, v in params.items() if k != "backbone"}
     assert count_params(head) == 867_940
     assert 45e6 <= count_params(params["backbone"]) <= 50e6  # Hara et al.'s ResNeXt-101 without classifier
 
 
-GCF_NAMES = [n for n in NAMES if n.startswith("gcf_")]
+GCF_NAMES = [n for n in NAMES if n.startswith("gcf:")]
 
 
-@pytest.mark.parametrize("arg, test_clips", [("dclips", 10), ("cclip", 1), ("synthetic,dclips", 8), ("smoke,cclip", 1)])
+@pytest.mark.parametrize(
+    "arg, test_clips",
+    [
+        ("baseline=dclips", 10),
+        ("baseline=cclip", 1),
+        ("variant=synthetic,baseline=dclips", 8),
+        ("variant=smoke,baseline=cclip", 1),
+    ],
+)
 @pytest.mark.parametrize("name", GCF_NAMES)
 def test_gcf_paper_baselines(name, arg, test_clips):
     """C-Clip / D-Clips: the GCF config's backbone as a single-clip classifier (classification task, one random
@@ -135,13 +180,17 @@ def test_gcf_paper_baselines(name, arg, test_clips):
     train = tasks.get_task(c).transform(c, True)
     assert (train.sampling, train.num_clips, train.train) == ("clip", 1, True)
     assert tasks.get_task(c).transform(c, False).sampling == "multi_view"
-    for bad in ("dclips,cclip", "synthetic,smoke", "dclip"):
-        with pytest.raises(ValueError, match=f"^config variant: .*{bad!r}"):
+    for bad, words in [
+        ("baseline=dclips,baseline=cclip", "key 'baseline' given twice"),
+        ("variant=synthetic,variant=smoke", "key 'variant' given twice"),
+        ("baseline=dclip", "baseline='dclip'; expected one of cclip, dclips"),
+    ]:
+        with pytest.raises(ValueError, match=f"^config argument: {words}"):
             get_config(name, bad)
 
 
 def test_coarse_fine_fusion_lr_multiplier_matches():
-    c = get_config("coarse_fine_x3d_m_charades")
+    c = get_config("coarse_fine")
     params = abstract_params(c, frames=8)
     multipliers = lr_multipliers(params, c.optimizer.lr_multipliers)  # raises if the regex matches nothing
     flat = jax.tree_util.tree_flatten_with_path(multipliers)[0]
@@ -159,12 +208,12 @@ def test_coarse_fine_fusion_lr_multiplier_matches():
 def test_smoke_groups_cover_every_config():
     assert sorted(name for group in SMOKE_GROUPS for name in group) == NAMES
     for group in SMOKE_GROUPS:  # a group's configs are identical: training its first one tests them all
-        assert len({get_config(name, "smoke").to_json(sort_keys=True) for name in group}) == 1
+        assert len({get_config(name, "variant=smoke").to_json(sort_keys=True) for name in group}) == 1
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_smoke_is_small(name):
-    c = get_config(name, "smoke")
+    c = get_config(name, "variant=smoke")
     assert c.data.dataset == "cfjax_synthetic"
     assert (c.data.builder_kwargs.num_train, c.data.builder_kwargs.num_test) == (8, 4)
     assert c.total_steps <= 3 and c.eval_every_steps == 0 and c.max_eval_batches == 1 and c.num_plots == 1

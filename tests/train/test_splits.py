@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cfjax.train import splits
-from configs import common
+from configs import cfad
 
 
 def _workdir(tmp_path, names=("split1", "split2", "split3")):
@@ -16,7 +16,7 @@ def _workdir(tmp_path, names=("split1", "split2", "split3")):
 
 
 def test_every_split_is_evaluated_with_its_config_and_averaged(tmp_path):
-    config = common.cfad("jhmdb21", None, clip_length=32, num_samples=6, poly_order=2)
+    config = cfad.get_config("data=jhmdb21")
     config.lock()
     seen = []
 
@@ -42,10 +42,10 @@ def test_every_split_is_evaluated_with_its_config_and_averaged(tmp_path):
 
 
 def test_all_splits_errors_name_the_thing(tmp_path):
-    ucf = common.cfad("ucf101_24", None, clip_length=96, num_samples=16, poly_order=4)
+    ucf = cfad.get_config("data=ucf101_24")
     with pytest.raises(ValueError, match=r"^--all_splits: dataset cfjax_ucf101_24 has 1 split config"):
         splits.evaluate_splits(ucf, tmp_path, evaluate=None)
-    jhmdb = common.cfad("jhmdb21", None, clip_length=32, num_samples=6, poly_order=2)
+    jhmdb = cfad.get_config("data=jhmdb21")
     with pytest.raises(FileNotFoundError, match=r"^--all_splits: no checkpoint in .*split3.*data.config=split3"):
         splits.evaluate_splits(jhmdb, _workdir(tmp_path, ("split1", "split2")), evaluate=None)
     assert splits.dataset_splits("cfjax_jhmdb") == ["split1", "split2", "split3"]

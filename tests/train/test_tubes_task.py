@@ -20,7 +20,7 @@ from cfjax.data.sampling import resample_indices
 from cfjax.data.transform import VideoTransform
 from cfjax.train import loop, tasks
 from cfjax.train.writers import read_metrics
-from configs import common
+from configs import cfad
 from tests.train.smoke import _QuickCompileJax
 
 FRAMES, SIZE = 16, 64
@@ -104,7 +104,7 @@ def _evaluate(task, examples, outputs_fn):
 
 
 def test_perfect_detections_score_one_and_shifted_coarse_less():
-    c = common.cfad("jhmdb21", "synthetic", clip_length=16, num_samples=6, poly_order=2)  # T = F: every frame
+    c = cfad.get_config("data=jhmdb21,variant=synthetic")  # T = F = 16: every frame
     task = tasks.get_task(c)
     transform = task.transform(c, train=False)
     examples = [transform(record(seed), np.random.default_rng(0)) for seed in range(5)]
@@ -147,7 +147,7 @@ def long_video(num_frames=40):
 def test_whole_video_evaluation_interpolates_between_resampled_frames():
     """T = 8 frames of a 40-frame video: the detections placed at the sampled frames and interpolated cover the
     ground truth of every frame (v-mAP 1); the same boxes only on the 8 sampled frames would score nothing."""
-    c = common.cfad("jhmdb21", "synthetic", clip_length=8, num_samples=6, poly_order=2)
+    c = cfad.get_config("data=jhmdb21,variant=synthetic")
     c.input.clip_length, c.data.max_video_frames = 8, 48
     task = tasks.get_task(c)
     example = task.transform(c, train=False)(long_video(), np.random.default_rng(0))
@@ -177,7 +177,7 @@ def test_whole_video_evaluation_interpolates_between_resampled_frames():
 
 
 def test_whole_video_errors_name_the_key():
-    c = common.cfad("jhmdb21", "synthetic", clip_length=8, num_samples=6, poly_order=2)
+    c = cfad.get_config("data=jhmdb21,variant=synthetic")
     task = tasks.get_task(c)
     with pytest.raises(ValueError, match=r"^data.max_video_frames: expected at least the 40 frames .* got 16$"):
         task.transform(c, train=False)(long_video(), np.random.default_rng(0))
@@ -192,7 +192,7 @@ def test_whole_video_errors_name_the_key():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """The smoke CFAD config trained once (XLA level 0 and rbg keys, as test_configs' smoke runs)."""
-    c = common.cfad("jhmdb21", "smoke", clip_length=32, num_samples=6, poly_order=2)
+    c = cfad.get_config("data=jhmdb21,variant=smoke")
     c.data.data_dir = str(tmp_path_factory.mktemp("tube_data"))
     workdir = tmp_path_factory.mktemp("tube_run")
     mp = pytest.MonkeyPatch()

@@ -4,14 +4,14 @@
 """
 
 from cfjax.train.config import base_config, synthetic_data
+from configs.common import SMOKE_X3D
 
 
 def get_config(arg=None):
     del arg
     c = base_config()
     c.task = "classification"
-    c.model = {"name": "x3d_s", "num_classes": 8, "width_factor": 0.5, "depth_factor": 1.0,
-               "base_depths": (1, 1, 1, 1), "head_width": 16, "dropout_rate": 0.0}
+    c.model = {"name": "x3d_s", **SMOKE_X3D, "num_classes": 8, "dropout_rate": 0.0}  # the smoke configs' X3D
     synthetic_data(c, "classification", False, num_frames=8, num_train=16, num_test=4, height=32, width=32)
     c.input.clip_length, c.input.stride, c.input.crop_size = 4, 2, 32
     c.eval_input.short_side = 32

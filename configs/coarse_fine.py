@@ -1,6 +1,8 @@
 r"""Coarse-Fine Networks, X3D-M streams, per-frame detection on Charades (Kahatapitiya & Ryoo, CVPR 2021).
 
-    python -m experiments.train --config configs/coarse_fine_x3d_m_charades.py[:synthetic|:smoke] --workdir DIR
+    python -m experiments.train --config configs/coarse_fine.py[:variant=synthetic] --workdir DIR
+
+Arguments: ``variant`` synthetic | smoke (default: the paper's full scale).
 
 The paper (and docs/design.md) fixes: both streams X3D-M (width factor 2.0, depth factor 2.2),
 157 classes; 224 crops; a coarse clip of 64 steps sampled at stride 10 from 24 fps frames,
@@ -25,17 +27,19 @@ weights and precomputes the fine features (``fine_mode="precomputed"``); the tra
 has no pretrained-weights key yet and its frame-detection task feeds the fine view, so
 this config trains end to end (``fine_mode="end_to_end"``) from scratch.
 
-``:synthetic``: a small Coarse-Fine network (X3D width 0.5, one block per stage) on the
-synthetic Charades-like videos (96 frames, 1..3 overlapping segments of 8 classes);
-``:smoke``: a few steps of a tiny one.
+``variant=synthetic``: a small Coarse-Fine network (X3D width 0.5, one block per stage,
+128-wide head) on the synthetic Charades-like videos (96 frames, 1..3 overlapping segments of
+8 classes); ``variant=smoke``: 3 steps of a tiny one (16-wide head).
 """
 
-from cfjax.train.config import base_config, check_variant
+from cfjax.train.config import base_config, synthetic_data
 from configs import common
+
+ARGUMENTS = {"variant": (None, common.VARIANTS)}
 
 
 def get_config(arg=None):
-    variant = check_variant(arg)
+    a = common.parse_arg(arg, ARGUMENTS)
     c = base_config()
     c.task = "frame_detection"
     classes = common.set_dataset(c, "charades")
@@ -60,32 +64,28 @@ def get_config(arg=None):
     c.schedule.name, c.schedule.base_lr = "cosine", 0.02
     c.schedule.warmup_steps = common.epochs_to_steps("charades", 1, c.batch_size)
     c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 50, 2500, 500
-    if variant is None:
-        return c
 
-    # depth_factor 0.2 rounds every stage of X3D's (1, 2, 5, 3) up to one block.
-    if variant == "synthetic":
-        c.model = {
-            "name": "coarse_fine",
-            "num_classes": common.SYNTHETIC_CLASSES,
-            "width_factor": 0.5,
-            "depth_factor": 0.2,
-            "reduction": 4,
-            "head_width": 128,
-            "dropout_rate": 0.2,
-        }
-        common.synthetic_frame_detection(c, variant, clip_length=16, stride=4, fine_length=24, fine_stride=4, crop=32)
+    if a.variant is not None:  # depth_factor 0.2 rounds every stage of X3D's (1, 2, 5, 3) up to one block
+        c.model.update(num_classes=common.SYNTHETIC_CLASSES, width_factor=0.5, depth_factor=0.2, dropout_rate=0.2)
+    if a.variant == "synthetic":
+        c.model.head_width = 128
+        synthetic_frame_detection(c, a.variant, clip_length=16, stride=4, fine_length=24, fine_stride=4, crop=32)
         common.synthetic_schedule(c, steps=600, batch=8, lr=1e-3)  # fusion x10: 1e-2
-    else:
-        c.model = {
-            "name": "coarse_fine",
-            "num_classes": common.SYNTHETIC_CLASSES,
-            "width_factor": 0.5,
-            "depth_factor": 0.2,
-            "reduction": 4,
-            "head_width": 16,
-            "dropout_rate": 0.2,
-        }
-        common.synthetic_frame_detection(c, variant, clip_length=8, stride=4, fine_length=12, fine_stride=8, crop=32)
+    elif a.variant == "smoke":
+        c.model.head_width = 16
+        synthetic_frame_detection(c, a.variant, clip_length=8, stride=4, fine_length=12, fine_stride=8, crop=32)
         common.smoke(c)
     return c
+
+
+def synthetic_frame_detection(
+    c, variant: str, *, clip_length: int, stride: int, fine_length: int, fine_stride: int, crop: int
+) -> None:
+    """Data and inputs of per-frame detection on the synthetic Charades-like videos (96 frames,
+    1..3 overlapping segments): a coarse clip plus the fine view of the whole video."""
+    synthetic_data(c, "temporal_detection", variant == "smoke", **common.SYNTHETIC_SIZES["temporal_detection"])
+    c.input.sampling = "coarse_fine"
+    c.input.clip_length, c.input.stride = clip_length, stride
+    c.input.fine_length, c.input.fine_stride = fine_length, fine_stride
+    common.synthetic_crop(c, crop)
+    c.eval_input = {"sampling": "coarse_fine", "num_clips": 1, "num_crops": 1, "short_side": crop}
