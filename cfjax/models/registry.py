@@ -99,8 +99,8 @@ def non_adaptive(config) -> dict:
     - a backbone with ``sgs`` (ATFR): the same backbone without SGS (uniform temporal resolution);
     - ``gcf_net``: ``head="mean_fusion"`` (the mean of the clip descriptors, no fusion or
       gates, trained on the same ``N`` clips). The paper's baselines (C-Clip, D-Clips) are
-      single-clip classifiers with test-time averaging: the ``:cclip`` / ``:dclips``
-      variants of ``configs/gcf_*.py``, not a model switch.
+      single-clip classifiers with test-time averaging: the ``baseline=cclip`` / ``dclips``
+      variants of ``configs/gcf.py``, not a model switch.
 
     Other models have no baseline here (Coarse-Fine's is a different network: X3D on the fine
     frames); they raise ``ValueError``.
@@ -148,5 +148,5 @@ for _name, _p in RESNET3D_PRESETS.items():
     )
 register("coarse_fine", CoarseFineNetwork)
 register("gcf_net", GCFNet, _gcf_net)
-# CFAD's defaults are its UCF101-24 setting: T = 96 frames (the paper), 224 crops (configs/cfad_ucf101_24.py).
+# CFAD's defaults are its UCF101-24 setting: T = 96 frames (the paper), 224 crops (configs/cfad.py:data=ucf101_24).
 register("cfad", CFAD, _cfad, (96, 224))

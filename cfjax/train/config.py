@@ -1,17 +1,15 @@
 """The trainer's configuration: every key, its default and its meaning, in one place.
 
 A config file ``configs/NAME.py`` defines ``get_config(arg=None)`` that starts
-from :func:`base_config` and sets what its experiment needs; ``arg`` picks a
-variant (``None``: the paper's full scale, ``"synthetic"``, ``"smoke"``).
+from :func:`base_config` and sets what its experiment needs; ``arg`` picks the
+experiment and its variant (``configs.common.parse_arg``).
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-__all__ = ["VARIANTS", "base_config", "check_variant", "synthetic_data", "validate"]
-
-VARIANTS = (None, "synthetic", "smoke")
+__all__ = ["base_config", "synthetic_data", "validate"]
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -197,14 +195,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ValueError(
                 f"schedule.plateau_threshold: expected 0 <= threshold < 1, got {config.schedule.plateau_threshold!r}"
             )
-
-
-def check_variant(arg) -> str | None:
-    """``arg`` of ``get_config``: None, "synthetic" or "smoke"; else a ValueError."""
-    arg = arg or None
-    if arg not in VARIANTS:
-        raise ValueError(f"config variant: expected one of {VARIANTS[1:]} (or none for full scale), got {arg!r}")
-    return arg
 
 
 def synthetic_data(config: ml_collections.ConfigDict, kind: str, smoke: bool, **sizes) -> None:
