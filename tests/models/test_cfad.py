@@ -262,6 +262,7 @@ class CFADPiecesTest(chex.TestCase):
         np.testing.assert_array_equal(keys, [True, False, False, False, True])
 
     def test_synthetic_config_anchors_are_the_kmeans_of_its_training_boxes(self):
+        from configs import cfad as cfad_config
         from configs import common
 
         sizes = common.SYNTHETIC_SIZES["tubes"]
@@ -270,7 +271,7 @@ class CFADPiecesTest(chex.TestCase):
             video = synthetic.tubes((0, 0, i), num_frames=sizes["num_frames"], object_size=sizes["object_size"])
             wh += [np.stack([b[:, 3] - b[:, 1] + 1, b[:, 4] - b[:, 2] + 1], -1) for _, b in video["tubes"]]
         np.testing.assert_allclose(
-            kmeans_anchor_sizes(np.concatenate(wh), 6), common.SYNTHETIC_TUBE_ANCHORS, atol=0.005
+            kmeans_anchor_sizes(np.concatenate(wh), 6), cfad_config.SYNTHETIC_TUBE_ANCHORS, atol=0.005
         )
 
     def test_kmeans_is_deterministic_and_finds_two_clusters(self):
