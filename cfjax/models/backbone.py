@@ -5,9 +5,10 @@ A backbone is a stem, a list of :class:`Stage` (``res2`` .. ``res5``) and a head
 :class:`~cfjax.layers.SimilarityGuidedSampling` at the end of one stage (before
 that stage's last ReLU, as in the paper) and runs everything after it on a time
 axis cut to the smallest length bucket that holds the batch's largest active-bin
-count. Buckets are a ``flax.linen.switch`` (``lax.switch``): every bucket is
-compiled once, only the chosen one runs, and all clips in the batch take the same
-branch, so it works unchanged under ``jax.jit`` with a data-parallel mesh.
+count. Buckets are :func:`cfjax.ops.apply_in_length_bucket` with a lifted
+``flax.linen.switch`` (``lax.switch``): every bucket is compiled once, only the
+chosen one runs, and all clips in the batch take the same branch, so it works
+unchanged under ``jax.jit`` with a data-parallel mesh.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from cfjax import ops
 from cfjax.layers import SimilarityGuidedSampling
@@ -56,7 +58,7 @@ class SGSConfig:
     embed_dim: int = 8
 
     @classmethod
-    def make(cls, sgs) -> "SGSConfig | None":
+    def make(cls, sgs) -> SGSConfig | None:
         """From ``None``, an ``SGSConfig``, or a mapping (dict / ConfigDict) of its fields."""
         if sgs is None or isinstance(sgs, cls):
             return sgs
@@ -122,7 +124,7 @@ def run_backbone(
     stages: list[Stage],
     head: Callable,
     sgs: SGSConfig | None,
-    dtype: Any = None,
+    dtype: DTypeLike | None = None,
 ):
     """Runs stem -> stages (-> SGS -> bucketed rest) -> head inside ``module``'s compact call.
 
@@ -132,6 +134,7 @@ def run_backbone(
       stem: ``(x, mask) -> (x, mask)``; head: ``(x, mask) -> (logits [B, K], pooled [B, D])``.
       stages: ``res2`` .. ``res5`` in order.
       sgs: ``None`` for the plain backbone.
+      dtype: computation dtype of the SGS layer.
 
     Returns:
       ``(logits, features)``: ``features`` holds ``stem`` and each stage's output
@@ -175,22 +178,18 @@ def run_backbone(
         stride *= stage.temporal_stride
         full_lengths[stage.name] = math.ceil(full / stride)
 
-    def branch(cut):
-        def run(mdl, x, mask):
-            del mdl  # the blocks attach to the lifted module through flax's context
-            tail = {}
-            y, m = run_stages(stages[split:], x[:, :cut], mask[:, :cut], tail)
-            logits, pooled = head(y, m)
-            tail = {k: _pad_time(v, full_lengths[k.removesuffix("_mask")]) for k, v in tail.items()}
-            return logits, pooled, tail
+    def rest(x, mask):
+        tail = {}
+        y, m = run_stages(stages[split:], x, mask, tail)
+        logits, pooled = head(y, m)
+        tail = {k: _pad_time(v, full_lengths[k.removesuffix("_mask")]) for k, v in tail.items()}
+        return logits, pooled, tail
 
-        return run
+    def lifted_switch(index, branches, operand):
+        # the blocks attach to the lifted module through flax's context, so the branches ignore it
+        return nn.switch(index, [lambda _, o, b=b: b(o) for b in branches], module, operand)
 
-    if len(buckets) == 1:
-        logits, pooled, tail = branch(full)(module, x, mask)
-    else:
-        index = ops.bucket_index(active, buckets)
-        logits, pooled, tail = nn.switch(index, [branch(cut) for cut in buckets], module, x, mask)
+    logits, pooled, tail = ops.apply_in_length_bucket(rest, x, mask, buckets, switch=lifted_switch)
     features.update(tail)
     features["head"] = pooled
     return logits, features

@@ -204,7 +204,7 @@ def bucket_index(counts, buckets: Sequence[int]):
     return jnp.minimum(index, len(buckets) - 1)
 
 
-def apply_in_length_bucket(fn: Callable, x, mask, buckets: Sequence[int]):
+def apply_in_length_bucket(fn: Callable, x, mask, buckets: Sequence[int], switch: Callable = jax.lax.switch):
     """Runs ``fn`` on the time axis cut to the smallest bucket that holds all valid steps.
 
     With ``L`` the chosen bucket, returns ``fn(x[:, :L], mask[:, :L])`` where the
@@ -213,12 +213,16 @@ def apply_in_length_bucket(fn: Callable, x, mask, buckets: Sequence[int]):
     of ``fn`` follows the batch's largest active length. ``fn`` must return the
     same shapes for every ``L`` (e.g. time-pooled outputs). Under ``vmap`` the
     switch becomes a select and all buckets run: call it on the whole batch.
+    With one bucket ``fn`` runs directly, without a switch.
 
     Args:
       fn: ``(x_cut, mask_cut) -> outputs``.
       x: pytree of ``[B, T, ...]`` arrays.
       mask: ``[B, T]`` bool, valid steps first (e.g. from SGS).
       buckets: static increasing lengths ending at ``T`` (:func:`length_buckets`).
+      switch: ``(index, branches, operand) -> branches[index](operand)``; ``jax.lax.switch``,
+        or a lifted switch when ``fn`` creates parameters (a flax module passes ``nn.switch``
+        over itself, as :func:`cfjax.models.backbone.run_backbone` does).
     """
     length = mask.shape[1]
     buckets = check_buckets(buckets, length)
@@ -232,5 +236,7 @@ def apply_in_length_bucket(fn: Callable, x, mask, buckets: Sequence[int]):
 
         return run
 
+    if len(buckets) == 1:
+        return branch(length)((x, mask))
     index = bucket_index(active_bin_count(mask), buckets)
-    return jax.lax.switch(index, [branch(cut) for cut in buckets], (x, mask))
+    return switch(index, [branch(cut) for cut in buckets], (x, mask))

@@ -280,6 +280,22 @@ class LengthBucketTest(chex.TestCase):
         )
         chex.assert_trees_all_close(sharded, expected, atol=1e-14)
 
+    def test_switch_is_pluggable_and_skipped_for_one_bucket(self):
+        calls = []
+
+        def recording_switch(index, branches, operand):
+            calls.append((int(index), len(branches)))
+            return jax.lax.switch(index, branches, operand)
+
+        def no_switch(*_):
+            raise AssertionError("one bucket needs no switch")
+
+        x, mask = jnp.ones((2, 8)), ops.lengths_to_mask(jnp.asarray([3, 5]), 8)
+        length = lambda a, m: jnp.asarray(a.shape[1])
+        self.assertEqual(int(ops.apply_in_length_bucket(length, x, mask, (2, 4, 6, 8), switch=recording_switch)), 6)
+        self.assertEqual(calls, [(2, 4)])
+        self.assertEqual(int(ops.apply_in_length_bucket(length, x, mask, (8,), switch=no_switch)), 8)
+
     def test_rejects_bad_buckets(self):
         with self.assertRaisesRegex(ValueError, "buckets: expected strictly increasing .* ending at the padded length 8"):
             ops.apply_in_length_bucket(lambda a, m: a.sum(), jnp.ones((1, 8)), jnp.ones((1, 8), bool), (4, 6))
