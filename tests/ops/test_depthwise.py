@@ -1,7 +1,6 @@
 """Depthwise 3D convolution: the shift-and-sum path equals XLA's grouped convolution."""
 
 import chex
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +10,6 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from cfjax import ops
-from cfjax.layers.common import DepthwiseConv
 
 
 def _inputs(seed, shape, kernel):
@@ -63,14 +61,3 @@ class DepthwiseConvTest(chex.TestCase):
             ops.depthwise_conv3d(x, jnp.zeros((3, 3, 3, 1, 3)), padding=((1, 1),))
         with self.assertRaisesRegex(ValueError, r"x: expected \[B, T, H, W, C\]"):
             ops.depthwise_conv3d(x[0], jnp.zeros((3, 3, 3, 1, 3)))
-
-    def test_layer_matches_flax_grouped_conv(self):
-        """Same parameter tree, same initial values and same output as the nn.Conv it replaces."""
-        x = jax.random.normal(jax.random.key(3), (2, 4, 6, 6, 4))
-        kw = {"strides": (1, 2, 2), "padding": ((1, 1),) * 3, "feature_group_count": 4, "use_bias": False}
-        conv, dw = nn.Conv(4, (3, 3, 3), **kw), DepthwiseConv(4, (3, 3, 3), **kw)
-        params = conv.init(jax.random.key(4), x)
-        chex.assert_trees_all_equal(params, dw.init(jax.random.key(4), x))
-        chex.assert_trees_all_close(dw.apply(params, x), conv.apply(params, x), rtol=1e-5, atol=1e-5)
-        with self.assertRaisesRegex(ValueError, "DepthwiseConv"):
-            DepthwiseConv(4, (3, 3, 3), feature_group_count=2).init(jax.random.key(0), x)

@@ -1,4 +1,4 @@
-"""Layers not covered through the backbones: the non-local block."""
+"""The non-local block (CFAD): identity when new, the dense attention formula, exact masking."""
 
 import chex
 import jax
