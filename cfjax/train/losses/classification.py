@@ -58,9 +58,7 @@ def charades_loss(logits, labels, mask=None):
       scalar.
     """
     if logits.ndim != 3 or labels.shape != logits.shape:
-        raise ValueError(
-            f"logits, labels: expected equal shapes [B, T, C], got {logits.shape} and {labels.shape}"
-        )
+        raise ValueError(f"logits, labels: expected equal shapes [B, T, C], got {logits.shape} and {labels.shape}")
     if mask is None:
         mask = jnp.ones(logits.shape[:2], bool)
     labels = labels.astype(logits.dtype)
