@@ -12,16 +12,23 @@ def positive_int(name: str, value) -> int:
     return int(value)
 
 
-def real_array(name: str, value, shape_text: str, ndim: int) -> np.ndarray:
-    """Real-valued (int or float, not bool), NaN-free array with ``ndim`` dims, as float64."""
-    arr = np.asarray(value)
+def real_array(name: str, value, shape_text: str, ndim: int, *, allow_inf: bool = False) -> np.ndarray:
+    """Real-valued (int or float, not bool) array with ``ndim`` dims, as float64: no NaN, and
+    no inf unless ``allow_inf`` (scores may be -inf / inf: ranking them is still defined).
+    The one finite-array check of the metrics and the plots."""
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # ragged lists and the like
+        raise ValueError(f"{name}: expected {shape_text} real array, got {type(value).__name__}") from e
     if arr.ndim != ndim:
         raise ValueError(f"{name}: expected {shape_text}, got shape {arr.shape}")
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{name}: expected real (int or float) values, got dtype {arr.dtype}")
+        raise ValueError(f"{name}: expected real (int or float) values {shape_text}, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
-    if np.isnan(arr).any():
+    if allow_inf and np.isnan(arr).any():
         raise ValueError(f"{name}: expected no NaN values")
+    if not allow_inf and not np.isfinite(arr).all():
+        raise ValueError(f"{name}: expected finite values (no NaN / inf)")
     return arr
 
 

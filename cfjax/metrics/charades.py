@@ -55,7 +55,7 @@ def average_precision(scores, labels) -> float:
     Returns:
       AP in ``[0, 1]``; ``nan`` when there is no positive.
     """
-    scores = _checks.real_array("scores", scores, "[M]", ndim=1)
+    scores = _checks.real_array("scores", scores, "[M]", ndim=1, allow_inf=True)
     labels = _checks.binary_array("labels", labels, scores.shape, "[M]")
     return float(_ap_columns(scores[:, None], labels[:, None])[0])
 
@@ -76,7 +76,7 @@ def frame_map(scores, labels, empty_classes: str = "zero") -> tuple[float, np.nd
     """
     if empty_classes not in EMPTY_CLASSES:
         raise ValueError(f"empty_classes: expected one of {EMPTY_CLASSES}, got {empty_classes!r}")
-    scores = _checks.real_array("scores", scores, "[M, C]", ndim=2)
+    scores = _checks.real_array("scores", scores, "[M, C]", ndim=2, allow_inf=True)
     labels = _checks.binary_array("labels", labels, scores.shape, "[M, C]")
     ap = _ap_columns(scores, labels)
     present = ~np.isnan(ap)

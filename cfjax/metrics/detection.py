@@ -60,6 +60,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cfjax.metrics import _checks
+
 __all__ = [
     "ERROR_CATEGORIES",
     "ErrorBreakdown",
@@ -83,21 +85,6 @@ THRESHOLDS_50_95 = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))  # 0.50, 0
 # Input checks (ValueError naming the argument and the expected layout)
 
 
-def _real(name: str, value, ndim: int, shape_text: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value)
-    except Exception as e:  # ragged lists and the like
-        raise ValueError(f"{name}: expected {shape_text} real array, got {type(value).__name__}") from e
-    if arr.ndim != ndim:
-        raise ValueError(f"{name}: expected {shape_text}, got shape {arr.shape}")
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{name}: expected {shape_text} real (int or float) values, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name}: expected finite values (no NaN / inf)")
-    return arr
-
-
 def _of_type(name: str, value, kind: type, layout: str):
     """``value`` if it is a ``kind`` (a ``str`` is not a sequence here), else ValueError."""
     if isinstance(value, kind) and not isinstance(value, str):
@@ -119,7 +106,7 @@ def _check_boxes(name: str, boxes: np.ndarray) -> None:
 def _tube(name: str, value, width: int) -> np.ndarray:
     """A tube ``[L, width]`` (``L >= 1``), strictly increasing integer frames >= 1, valid boxes."""
     text = "[L, 5] rows (frame, x1, y1, x2, y2)" if width == 5 else "[L, 6] rows (frame, x1, y1, x2, y2, score)"
-    arr = _real(name, value, 2, text)
+    arr = _checks.real_array(name, value, text, 2)
     if arr.shape[1] != width or arr.shape[0] < 1:
         raise ValueError(f"{name}: expected {text} with L >= 1, got shape {arr.shape}")
     frames = arr[:, 0]
@@ -186,7 +173,7 @@ def _frame_detections(value, num_videos: int, num_classes: int, nframes: np.ndar
     text = "[M, 8] rows (video_index, frame, label, score, x1, y1, x2, y2)"
     if isinstance(value, (list, tuple, np.ndarray)) and np.size(value) == 0:
         return np.zeros((0, 8))
-    dets = _real("frame_detections", value, 2, text)
+    dets = _checks.real_array("frame_detections", value, text, 2)
     if dets.shape[1] != 8:
         raise ValueError(f"frame_detections: expected {text}, got shape {dets.shape}")
     for col, what, hi in (
@@ -227,7 +214,7 @@ def _video_detections(value, test_videos: list[str], num_classes: int) -> list[l
                 if not isinstance(item, Sequence) or len(item) != 2:
                     raise ValueError(f"{name}: expected a pair (tube [L, 6], tube_score)")
                 tube = _tube(name + "[0]", item[0], 6)
-                score = _real(name + "[1]", item[1], 0, "a real scalar tube score")
+                score = _checks.real_array(name + "[1]", item[1], "a real scalar tube score", 0)
                 dets.append((label_int, tube, float(score)))
         out.append(dets)
     return out
@@ -271,8 +258,8 @@ def act_box_iou(boxes_a, boxes_b) -> np.ndarray:
     Returns:
       ``[N, K]`` float64 IoU in ``[0, 1]``.
     """
-    a = _real("boxes_a", boxes_a, 2, "[N, 4] (x1, y1, x2, y2)")
-    b = _real("boxes_b", boxes_b, 2, "[K, 4] (x1, y1, x2, y2)")
+    a = _checks.real_array("boxes_a", boxes_a, "[N, 4] (x1, y1, x2, y2)", 2)
+    b = _checks.real_array("boxes_b", boxes_b, "[K, 4] (x1, y1, x2, y2)", 2)
     for name, arr in (("boxes_a", a), ("boxes_b", b)):
         if arr.shape[1] != 4:
             raise ValueError(f"{name}: expected [*, 4] (x1, y1, x2, y2), got shape {arr.shape}")
@@ -312,7 +299,7 @@ def act_tube_iou(tube_a, tube_b) -> float:
     """
     tubes = []
     for name, value in (("tube_a", tube_a), ("tube_b", tube_b)):
-        arr = _real(name, value, 2, "[L, >=5] rows (frame, x1, y1, x2, y2, ...)")
+        arr = _checks.real_array(name, value, "[L, >=5] rows (frame, x1, y1, x2, y2, ...)", 2)
         if arr.shape[1] < 5:
             raise ValueError(f"{name}: expected [L, >=5] rows (frame, x1, y1, x2, y2, ...), got shape {arr.shape}")
         tubes.append(_tube(name, arr[:, :5], 5))
@@ -347,13 +334,13 @@ def act_tube_nms(tubes, scores, threshold: float = 0.3) -> np.ndarray:
     Returns:
       ``[K]`` int64 indices into ``tubes`` of the kept tubes, by descending score.
     """
-    scores = _real("scores", scores, 1, "[N] tube scores")
+    scores = _checks.real_array("scores", scores, "[N] tube scores", 1)
     if len(tubes) != len(scores):
         raise ValueError(f"scores: expected [N] = ({len(tubes)},) (one per tube), got shape {scores.shape}")
     threshold = _threshold("threshold", threshold)
     checked = []
     for i, t in enumerate(tubes):
-        arr = _real(f"tubes[{i}]", t, 2, "[L, >=5] rows (frame, x1, y1, x2, y2, ...)")
+        arr = _checks.real_array(f"tubes[{i}]", t, "[L, >=5] rows (frame, x1, y1, x2, y2, ...)", 2)
         if arr.shape[1] < 5:
             raise ValueError(f"tubes[{i}]: expected [L, >=5] rows (frame, x1, y1, x2, y2, ...), got shape {arr.shape}")
         checked.append(_tube(f"tubes[{i}]", arr[:, :5], 5))

@@ -13,11 +13,11 @@ from cfjax.analysis.plots.common import (
     check_frames,
     check_int,
     check_path,
-    check_real,
     save,
     set_suptitle,
     strip_indices,
 )
+from cfjax.metrics._checks import real_array
 
 _THUMB_IN = 1.6  # thumbnail width, inches
 
@@ -54,7 +54,7 @@ def _clip_cams_figure(
 ) -> Figure:
     clips = _check_clips(clips)
     count, length, height, width = clips.shape[:4]
-    cams = check_real(cams, "cams", "[M, T', h, w]", 4)
+    cams = real_array("cams", cams, "[M, T', h, w]", 4)
     if cams.shape[0] != count or min(cams.shape) < 1:
         raise ValueError(f"cams: expected [M, T', h, w] with M = {count} (one map per clip), got shape {cams.shape}")
     if cams.min() < 0 or cams.max() > 1:
@@ -73,7 +73,7 @@ def _clip_cams_figure(
     ):
         raise ValueError(f"threshold: expected a number in [0, 1], got {threshold!r}")
     if gates is not None:
-        gates = check_real(gates, "gates", "[M]", 1)
+        gates = real_array("gates", gates, "[M]", 1)
         if gates.shape[0] != count or gates.min() < 0 or gates.max() > 1:
             raise ValueError(f"gates: expected [M] = [{count}] values in [0, 1], got {np.round(gates, 4).tolist()}")
     if selected is None:

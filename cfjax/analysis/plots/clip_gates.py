@@ -12,7 +12,6 @@ from cfjax.analysis.plots.common import (
     check_binary,
     check_frames,
     check_path,
-    check_real,
     frame_strip,
     save,
     set_axes_title,
@@ -20,20 +19,24 @@ from cfjax.analysis.plots.common import (
     show_strip,
     strip_height,
 )
+from cfjax.metrics._checks import real_array
 
 
 def _clip_gates_figure(thumbnails, gates, relevant=None, threshold=0.5, title=None) -> Figure:
     thumbnails = check_frames(thumbnails, "thumbnails")
     count = thumbnails.shape[0]
-    gates = check_real(gates, "gates", "[N]", 1)
+    gates = real_array("gates", gates, "[N]", 1)
     if gates.shape[0] != count:
         raise ValueError(f"gates: expected N = {count} values (one per thumbnail), got {gates.shape[0]}")
     if gates.min() < 0 or gates.max() > 1:
         raise ValueError(f"gates: expected values in [0, 1], got range [{gates.min():.4g}, {gates.max():.4g}]")
     if relevant is not None:
         relevant = check_binary(relevant, "relevant", (count,), "[N]")
-    if (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating))
-            or not 0 <= threshold <= 1):
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float, np.integer, np.floating))
+        or not 0 <= threshold <= 1
+    ):
         raise ValueError(f"threshold: expected a number in [0, 1], got {threshold!r}")
 
     selected = gates >= threshold
@@ -52,8 +55,14 @@ def _clip_gates_figure(thumbnails, gates, relevant=None, threshold=0.5, title=No
     ax_bars.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     summary = f"{int(selected.sum())} of {count} clips selected"
     if relevant is not None:
-        ax_bars.plot(x[relevant], np.minimum(gates[relevant] + 0.06, 1.1), "*", color="tab:red", markersize=8,
-                     label="relevant (hatched)")
+        ax_bars.plot(
+            x[relevant],
+            np.minimum(gates[relevant] + 0.06, 1.1),
+            "*",
+            color="tab:red",
+            markersize=8,
+            label="relevant (hatched)",
+        )
         hits = int(np.sum(selected & relevant))
         precision = hits / selected.sum() if selected.any() else float("nan")
         recall = hits / relevant.sum() if relevant.any() else float("nan")
@@ -69,8 +78,9 @@ def _clip_gates_figure(thumbnails, gates, relevant=None, threshold=0.5, title=No
     return fig
 
 
-def plot_clip_gates(thumbnails, gates, path, relevant=None, threshold: float = 0.5, title=None,
-                    dpi=100) -> pathlib.Path:
+def plot_clip_gates(
+    thumbnails, gates, path, relevant=None, threshold: float = 0.5, title=None, dpi=100
+) -> pathlib.Path:
     """Per-clip gates under one thumbnail per clip, written as a PNG.
 
     Bars at or above ``threshold`` (dashed line) are orange, others grey;

@@ -31,22 +31,11 @@ def check_frames(frames, name: str = "frames") -> np.ndarray:
     if frames.ndim != 4 or frames.shape[-1] != 3 or min(frames.shape) < 1:
         raise ValueError(f"{name}: expected uint8 RGB frames [T, H, W, 3] with T, H, W >= 1, got shape {frames.shape}")
     if frames.dtype != np.uint8:
-        raise ValueError(f"{name}: expected dtype uint8, got {frames.dtype} "
-                         "(convert floats in [0, 1] with (x * 255).round().astype(np.uint8))")
+        raise ValueError(
+            f"{name}: expected dtype uint8, got {frames.dtype} "
+            "(convert floats in [0, 1] with (x * 255).round().astype(np.uint8))"
+        )
     return frames
-
-
-def check_real(value, name: str, shape_text: str, ndim: int) -> np.ndarray:
-    """A finite real array (bools and ints become float64) of ``ndim`` dimensions."""
-    array = np.asarray(value)
-    if array.ndim != ndim:
-        raise ValueError(f"{name}: expected {shape_text}, got shape {array.shape}")
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: expected real numbers {shape_text}, got dtype {array.dtype}")
-    array = array.astype(np.float64)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name}: expected finite values, got NaN or inf")
-    return array
 
 
 def check_binary(value, name: str, shape: tuple[int, ...], shape_text: str) -> np.ndarray:
@@ -76,12 +65,15 @@ def check_frame_indices(frame_indices, num_frames: int, num_video_frames) -> tup
         return None, num_video_frames
     array = np.asarray(frame_indices)
     if array.shape != (num_frames,) or array.dtype.kind not in "iu":
-        raise ValueError(f"frame_indices: expected [T] = [{num_frames}] int video frame indices (-1 = padding), "
-                         f"got shape {array.shape} dtype {array.dtype}")
+        raise ValueError(
+            f"frame_indices: expected [T] = [{num_frames}] int video frame indices (-1 = padding), "
+            f"got shape {array.shape} dtype {array.dtype}"
+        )
     array = array.astype(np.int64)
     if array.min() < -1 or (num_video_frames is not None and array.max() >= num_video_frames):
-        raise ValueError(f"frame_indices: expected values in [-1, num_video_frames - 1], got range "
-                         f"[{array.min()}, {array.max()}]")
+        raise ValueError(
+            f"frame_indices: expected values in [-1, num_video_frames - 1], got range [{array.min()}, {array.max()}]"
+        )
     return array, num_video_frames
 
 
@@ -125,8 +117,9 @@ def score_text(value: float) -> str:
     return f"{value:.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.2g}"
 
 
-def frame_range_text(frame_indices: np.ndarray | None, num_video_frames: int | None, fps: float | None = None,
-                     count: int | None = None) -> str:
+def frame_range_text(
+    frame_indices: np.ndarray | None, num_video_frames: int | None, fps: float | None = None, count: int | None = None
+) -> str:
     """Which frames of the video a clip holds, e.g. ``"frames 32-94 of 120 (stride 2; 1.3-3.9 s), 2 padded"``.
 
     ``frame_indices`` ``[T]`` int video frame indices (-1 = padding); without them, ``"<count> frames"``.

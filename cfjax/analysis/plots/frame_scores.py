@@ -15,12 +15,12 @@ from cfjax.analysis.plots.common import (
     check_fps,
     check_int,
     check_path,
-    check_real,
     save,
     score_text,
     set_axes_title,
     set_suptitle,
 )
+from cfjax.metrics._checks import real_array
 
 RANKINGS = ("max", "mean")
 _MAX_LEGEND_NAME = 32  # characters of a class name in the legend
@@ -56,9 +56,10 @@ def _short(name: str) -> str:
     return name if len(name) <= _MAX_LEGEND_NAME else name[: _MAX_LEGEND_NAME - 1] + "…"
 
 
-def _frame_scores_figure(scores, class_names=None, times=None, top=5, ground_truth=None, title=None, fps=None,
-                         rank_by="max") -> Figure:
-    scores = check_real(scores, "scores", "[T, C]", 2)
+def _frame_scores_figure(
+    scores, class_names=None, times=None, top=5, ground_truth=None, title=None, fps=None, rank_by="max"
+) -> Figure:
+    scores = real_array("scores", scores, "[T, C]", 2)
     num_frames, num_classes = scores.shape
     if num_frames < 1 or num_classes < 1:
         raise ValueError(f"scores: expected [T, C] with T, C >= 1, got shape {scores.shape}")
@@ -75,7 +76,7 @@ def _frame_scores_figure(scores, class_names=None, times=None, top=5, ground_tru
     if times is None:
         times = np.arange(num_frames, dtype=np.float64)
     else:
-        times = check_real(times, "times", "[T]", 1)
+        times = real_array("times", times, "[T]", 1)
         if times.shape[0] != num_frames:
             raise ValueError(f"times: expected T = {num_frames} values, got {times.shape[0]}")
         if np.any(np.diff(times) <= 0):
@@ -101,29 +102,44 @@ def _frame_scores_figure(scores, class_names=None, times=None, top=5, ground_tru
 
     for rank, c in enumerate(chosen):
         colour = palette[rank % len(palette)]
-        ax_lines.plot(times, scores[:, c], color=colour, marker="." if num_frames <= 64 else None,
-                      label=f"{_short(class_names[c])} ({rank_by} {score_text(summary[c])})")
+        ax_lines.plot(
+            times,
+            scores[:, c],
+            color=colour,
+            marker="." if num_frames <= 64 else None,
+            label=f"{_short(class_names[c])} ({rank_by} {score_text(summary[c])})",
+        )
         if ground_truth is not None:
             for start, end in _runs(ground_truth[:, c]):
                 ax_lines.axvspan(edges[start], edges[end + 1], color=colour, alpha=0.15, linewidth=0)
     ax_lines.set_ylabel("score")
-    set_axes_title(ax_lines, f"top {len(chosen)} of {num_classes} classes by {rank_by} score"
-                   + ("; shaded: ground truth" if ground_truth is not None else ""), width_in * 0.6)
+    set_axes_title(
+        ax_lines,
+        f"top {len(chosen)} of {num_classes} classes by {rank_by} score"
+        + ("; shaded: ground truth" if ground_truth is not None else ""),
+        width_in * 0.6,
+    )
     ax_lines.legend(fontsize="small", title=f"class ({rank_by} score)", title_fontsize="small", **LEGEND_OUTSIDE)
     ax_lines.grid(alpha=0.3)
 
     steps = np.diff(times)
     if num_frames == 1 or np.allclose(steps, steps[0], rtol=1e-6, atol=0):
-        image = ax_heat.imshow(scores.T, aspect="auto", interpolation="nearest", cmap="viridis",
-                               extent=(edges[0], edges[-1], num_classes - 0.5, -0.5))
+        image = ax_heat.imshow(
+            scores.T,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="viridis",
+            extent=(edges[0], edges[-1], num_classes - 0.5, -0.5),
+        )
     else:
         image = ax_heat.pcolormesh(edges, np.arange(num_classes + 1) - 0.5, scores.T, cmap="viridis")
         ax_heat.set_ylim(num_classes - 0.5, -0.5)
     # Below the heatmap: the right margin holds the legend of the lines, and both panels keep one width.
     fig.colorbar(image, ax=ax_heat, label="score", location="bottom", shrink=0.6, aspect=50)
     shown = np.arange(num_classes) if num_classes <= 30 else np.sort(chosen)
-    ax_heat.set_yticks(shown, [_short(class_names[c]) for c in shown],
-                       fontsize="small" if num_classes <= 15 else "x-small")
+    ax_heat.set_yticks(
+        shown, [_short(class_names[c]) for c in shown], fontsize="small" if num_classes <= 15 else "x-small"
+    )
     rank_of = {int(c): r for r, c in enumerate(chosen)}
     for tick, c in zip(ax_heat.get_yticklabels(), shown):
         if int(c) in rank_of:
@@ -136,8 +152,18 @@ def _frame_scores_figure(scores, class_names=None, times=None, top=5, ground_tru
     return fig
 
 
-def plot_frame_scores(scores, path, class_names=None, times=None, top: int = 5, ground_truth=None, title=None,
-                      dpi=100, fps=None, rank_by: str = "max") -> pathlib.Path:
+def plot_frame_scores(
+    scores,
+    path,
+    class_names=None,
+    times=None,
+    top: int = 5,
+    ground_truth=None,
+    title=None,
+    dpi=100,
+    fps=None,
+    rank_by: str = "max",
+) -> pathlib.Path:
     """Per-frame class scores over time, written as a PNG.
 
     Top panel: lines of the ``top`` classes with the highest ``rank_by`` score over time,

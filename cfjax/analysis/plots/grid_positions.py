@@ -15,7 +15,6 @@ from cfjax.analysis.plots.common import (
     check_frames,
     check_int,
     check_path,
-    check_real,
     frame_range_text,
     frame_strip,
     save,
@@ -24,6 +23,7 @@ from cfjax.analysis.plots.common import (
     show_strip,
     strip_height,
 )
+from cfjax.metrics._checks import real_array
 
 
 def _segments(segments, num_frames: int) -> np.ndarray:
@@ -44,7 +44,7 @@ def _segments(segments, num_frames: int) -> np.ndarray:
 
 
 def _grid(grid) -> np.ndarray:
-    grid = check_real(grid, "grid", "[K + 1]", 1)
+    grid = real_array("grid", grid, "[K + 1]", 1)
     if grid.shape[0] < 1:
         raise ValueError("grid: expected at least one position")
     if grid.min() < 0 or grid.max() > 1:
@@ -64,8 +64,9 @@ def _covered(segments: np.ndarray) -> int:
     return int(frames.sum())
 
 
-def _grid_positions_figure(frames, grid, segments=None, max_thumbnails=16, title=None, frame_indices=None,
-                           num_video_frames=None, fps=None) -> Figure:
+def _grid_positions_figure(
+    frames, grid, segments=None, max_thumbnails=16, title=None, frame_indices=None, num_video_frames=None, fps=None
+) -> Figure:
     frames = check_frames(frames)
     grid = _grid(grid)
     num_frames = frames.shape[0]
@@ -91,8 +92,14 @@ def _grid_positions_figure(frames, grid, segments=None, max_thumbnails=16, title
     for k, (start, end) in enumerate(segments):
         inside |= (positions >= start - 0.5) & (positions <= end + 0.5)
         for ax in (ax_marks, ax_density):
-            ax.axvspan(start - 0.5, end + 0.5, color=GT_COLOUR, alpha=0.25, linewidth=0,
-                       label="ground truth" if k == 0 else None)
+            ax.axvspan(
+                start - 0.5,
+                end + 0.5,
+                color=GT_COLOUR,
+                alpha=0.25,
+                linewidth=0,
+                label="ground truth" if k == 0 else None,
+            )
     ax_marks.vlines(positions, 0.1, 0.9, color="black", linewidth=1.0, label="sampling positions")
     ax_marks.plot(positions, np.full(positions.shape, 0.5), "o", color="tab:red", markersize=3)
     ax_marks.set_ylim(0, 1)
@@ -117,8 +124,18 @@ def _grid_positions_figure(frames, grid, segments=None, max_thumbnails=16, title
     return fig
 
 
-def plot_grid_positions(frames, grid, path, segments=None, max_thumbnails: int = 16, title=None, dpi=100,
-                        frame_indices=None, num_video_frames=None, fps=None) -> pathlib.Path:
+def plot_grid_positions(
+    frames,
+    grid,
+    path,
+    segments=None,
+    max_thumbnails: int = 16,
+    title=None,
+    dpi=100,
+    frame_indices=None,
+    num_video_frames=None,
+    fps=None,
+) -> pathlib.Path:
     """Coarse-Fine grid pool sampling positions over a clip, written as a PNG.
 
     Top: ``min(max_thumbnails, T)`` evenly spaced thumbnails (:func:`frame_strip`), titled
@@ -144,6 +161,5 @@ def plot_grid_positions(frames, grid, path, segments=None, max_thumbnails: int =
       ``path`` as a ``pathlib.Path``.
     """
     path = check_path(path)
-    figure = _grid_positions_figure(frames, grid, segments, max_thumbnails, title, frame_indices, num_video_frames,
-                                    fps)
+    figure = _grid_positions_figure(frames, grid, segments, max_thumbnails, title, frame_indices, num_video_frames, fps)
     return save(figure, path, dpi)

@@ -14,12 +14,12 @@ from cfjax.analysis.plots.common import (
     check_frames,
     check_int,
     check_path,
-    check_real,
     save,
     set_suptitle,
     strip_height,
     strip_indices,
 )
+from cfjax.metrics._checks import real_array
 
 _TUBE_STYLES = {  # name: (colour, line style, legend label)
     "gt": ("white", ":", "ground truth"),
@@ -34,7 +34,7 @@ def _tube_set(tubes, name: str, num_frames: int) -> tuple[np.ndarray, np.ndarray
         return None
     if not isinstance(tubes, (tuple, list)) or len(tubes) != 2:
         raise ValueError(f"{name}: expected a pair (boxes [M, T, 4], valid [M, T])")
-    boxes = check_real(tubes[0], f"{name} boxes", "[M, T, 4]", 3)
+    boxes = real_array(f"{name} boxes", tubes[0], "[M, T, 4]", 3)
     if boxes.shape[1:] != (num_frames, 4):
         raise ValueError(f"{name} boxes: expected [M, T = {num_frames}, 4], got shape {boxes.shape}")
     valid = check_binary(tubes[1], f"{name} valid", boxes.shape[:2], "[M, T]")
@@ -70,8 +70,17 @@ def _tubes_figure(
                 if not valid[m, t]:
                     continue
                 x1, y1, x2, y2 = boxes[m, t]
-                ax.add_patch(Rectangle((j * width + x1 - 0.5, y1 - 0.5), x2 - x1 + 1, y2 - y1 + 1, fill=False,
-                                       edgecolor=colour, linestyle=style, linewidth=1.2))
+                ax.add_patch(
+                    Rectangle(
+                        (j * width + x1 - 0.5, y1 - 0.5),
+                        x2 - x1 + 1,
+                        y2 - y1 + 1,
+                        fill=False,
+                        edgecolor=colour,
+                        linestyle=style,
+                        linewidth=1.2,
+                    )
+                )
                 first_shown = j == 0 or not valid[m, index[j - 1]]
                 if name == "refined" and labels is not None and m < len(labels) and first_shown:
                     ax.text(j * width + x1, y1 - 1, str(labels[m]), color=colour, fontsize="x-small", va="bottom")
