@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 from absl import flags
@@ -68,6 +69,27 @@ def reference_x3d(name: str, frames: int, crop: int, seed: int = 0):
     randomise_batch_norm(model, seed)
     model.blocks[-1].activation = None
     return model.eval()
+
+
+def save_random_x3d(path, name: str = "x3d_xs", seed: int = 0, num_classes: int = 400, **create_x3d_kwargs):
+    """Saves a random-weight pytorchvideo X3D as a ``.pyth`` file in the published layout
+    (``{"model_state": state_dict}``), for trying the conversion without downloading weights.
+
+    ``create_x3d_kwargs`` override pytorchvideo's ``create_x3d`` arguments (e.g. ``width_factor=0.5,
+    depth_factor=0.2, head_dim_out=16, input_crop_size=32`` for a tiny model; convert it with the
+    matching ``width_factor`` / ``depth_factor`` / ``head_width``). Needs torch and pytorchvideo.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    kwargs = {"input_clip_length": 4, "input_crop_size": 160, "depth_factor": X3D_DEPTH[name],
+              "model_num_class": num_classes, **create_x3d_kwargs}
+    model = pytorchvideo_x3d()(**kwargs)
+    randomise_batch_norm(model, seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model_state": model.state_dict()}, path)
+    return path
 
 
 def to_float64(tree):

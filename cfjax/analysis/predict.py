@@ -33,7 +33,14 @@ from cfjax.train.loop import Experiment, restore_state
 from cfjax.train.partitioning import is_numeric
 from cfjax.train.writers import report
 
-__all__ = ["plot_eval_examples", "predict_example", "predict_file", "predict_pretrained", "write_prediction"]
+__all__ = [
+    "explain_pretrained",
+    "plot_eval_examples",
+    "predict_example",
+    "predict_file",
+    "predict_pretrained",
+    "write_prediction",
+]
 
 MAX_WINDOWS = 16
 MAX_CAM_CLIPS = 4  # GCF-Net: Grad-CAM rows (the highest gates first)
@@ -402,3 +409,81 @@ def predict_pretrained(directory, video, out_dir=None, checkpoint: str | int = "
     result["top"] = _top(result["scores"], names)
     out_dir = out_dir or Path(info["directory"]) / "predict"
     return write_prediction(result, out_dir, Path(video).stem, names)
+
+
+def explain_pretrained(
+    directory,
+    video,
+    out_dir=None,
+    checkpoint: str | int = "best",
+    fps: float | None = None,
+    num_clips: int = 10,
+    num_crops: int = 3,
+    batch_size: int = 6,
+):
+    """A converted classifier's multi-view prediction on one video, and Grad-CAM of its top class.
+
+    The model's published test protocol: ``num_clips`` uniform clips x ``num_crops`` crops
+    (10 x 3 by default; the input format from ``directory/model.json``), softmax averaged over
+    the views. Writes ``STEM.json`` (``top``: the top-5 classes by name, ``view_scores
+    [V, K]``), ``STEM_scores.png`` (scores of each clip, crops averaged) and
+    ``STEM_gradcam.png`` (3D Grad-CAM of the top class on the middle clip's centre crop).
+    Returns the paths (JSON first). ``batch_size``: views per forward pass.
+    """
+    from cfjax.analysis.gradcam import grad_cam
+    from cfjax.models import build
+    from cfjax.train.checkpoints import load_weights, weights_info
+
+    for name, value in (("num_clips", num_clips), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+    if num_crops not in (1, 3):
+        raise ValueError(f"num_crops: expected 1 or 3, got {num_crops!r}")
+    info = weights_info(directory, checkpoint, "checkpoint_dir")
+    spec = info.get("input")
+    if not spec:
+        raise ValueError(f"checkpoint_dir: {info['directory']} has no input format in its model.json")
+    frames, fps = decode_video(video, fps=fps)
+    variables, info = load_weights(directory, checkpoint, "checkpoint_dir")
+    model = build(info["model"])
+    names = list(info.get("class_names") or [])
+    views = multi_view(
+        {"frames": frames}, spec["frames"], spec["stride"], num_clips=num_clips, num_crops=num_crops,
+        crop_size=spec["crop"], short_side=spec["short_side"],
+    )
+    clips = normalize(views, tuple(spec["mean"]), tuple(spec["std"]))["frames"]  # [V, T, S, S, 3]
+    forward = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    logits = np.concatenate([np.asarray(forward(variables, clips[i : i + batch_size]))
+                             for i in range(0, clips.shape[0], batch_size)])
+    view_scores = np.asarray(jax.nn.softmax(logits, -1))  # [V, K]
+    clip_scores = view_scores.reshape(num_clips, num_crops, -1).mean(1)
+    scores = view_scores.mean(0)
+    top = _top(scores, names)
+    middle = (num_clips // 2) * num_crops + num_crops // 2  # the middle clip's centre crop
+    cam = grad_cam(model, variables, clips[middle : middle + 1], top[0]["index"], mask=views["frame_mask"][middle][None])
+    stem = Path(video).stem
+    out_dir = Path(out_dir or Path(info["directory"]) / "predict")
+    result = {
+        "task": "classification",
+        "views": f"{num_clips} clips x {num_crops} crops",
+        "window_scores": clip_scores,
+        "window_centres": views["frame_indices"][::num_crops, [0, -1]].mean(1),
+        "view_scores": view_scores,
+        "scores": scores,
+        "top": top,
+        "fps": float(fps),
+        "num_video_frames": int(frames.shape[0]),
+    }
+    paths = write_prediction(result, out_dir, stem, names)
+    paths.append(
+        plots.plot_clip_cams(
+            views["frames"][middle][None],
+            np.asarray(cam, np.float64),
+            out_dir / f"{stem}_gradcam.png",
+            clip_indices=[num_clips // 2],
+            frame_indices=views["frame_indices"][middle][None],
+            fps=fps,
+            title=f"{stem}: Grad-CAM of the top class ({top[0]['class']}) on the middle clip's centre crop",
+        )
+    )
+    return paths
