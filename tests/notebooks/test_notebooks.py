@@ -34,9 +34,17 @@ def notebook_data_dir(tmp_path_factory):
 
 def _kernel_env(data_dir: Path) -> dict:
     env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)  # one CPU device, default optimisation: what a user's kernel has
-    env.pop("JAX_ENABLE_X64", None)
-    env.update(JAX_PLATFORMS="cpu", CFJAX_DATA_DIR=str(data_dir), MPLBACKEND="agg", PYTHONPATH=str(ROOT))
+    env.pop("JAX_ENABLE_X64", None)  # one CPU device (no simulated 8), float32: what a user's kernel has
+    # Smoke runs are all compilation: XLA's optimisation level 0 and rbg keys about halve it on a CPU
+    # (as tests/train/smoke.py does for the smoke configs).
+    env.update(
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS="--xla_backend_optimization_level=0",
+        JAX_DEFAULT_PRNG_IMPL="rbg",
+        CFJAX_DATA_DIR=str(data_dir),
+        MPLBACKEND="agg",
+        PYTHONPATH=str(ROOT),
+    )
     return env
 
 

@@ -45,9 +45,9 @@ def plot_metrics(records, path, keys=None, title: str | None = None, dpi: float 
         keys = []
         for r in records:
             for k, v in r.items():
-                if k not in ("step", "split") and "time" not in k and k not in keys and not isinstance(v, (bool, str)):
-                    if isinstance(v, (int, float)):
-                        keys.append(k)
+                numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
+                if numeric and k not in ("step", "split") and "time" not in k and k not in keys:
+                    keys.append(k)
     keys = [k for k in keys if _series(records, k)]
     if not keys:
         raise ValueError("keys: none of the requested metrics has a finite value in records")
