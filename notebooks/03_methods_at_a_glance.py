@@ -65,8 +65,7 @@ def run(name, module, arg):
         config.total_steps = STEPS
     print(f"{name}: {line}")
     workdir = Path(WORKDIR) / name
-    loop.train(config, workdir, progress=True)
-    scores, _ = loop.evaluate(config, workdir, "best")
+    scores = loop.train(config, workdir, progress=True)  # the final evaluation on the test split
     print(f"{name}:", loop.format_metrics(scores))
     return [p for p in predict.plot_eval_examples(config, workdir, 1) if p.suffix == ".png"]
 
