@@ -7,7 +7,8 @@ does), and the notebook is executed in a fresh kernel on the CPU: any error cell
 The kernel's environment is set explicitly (it is another process than the test's: no simulated
 8 devices, no float64); the synthetic data is generated once for all notebooks (a session-wide
 ``$CFJAX_DATA_DIR``) and compilations go to the test run's persistent cache
-(``$JAX_COMPILATION_CACHE_DIR``, set by tests/conftest.py).
+(``$JAX_COMPILATION_CACHE_DIR``, set by tests/conftest.py). ``CFJAX_NOTEBOOK_OUTPUT_DIR=DIR`` keeps
+the executed notebooks (with their outputs and pictures) in DIR for a look.
 """
 
 from __future__ import annotations
@@ -69,7 +70,13 @@ def test_notebook_runs_in_smoke_mode(source, notebook_data_dir, tmp_path):
     client = nbclient.NotebookClient(
         nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     )
-    client.execute(env=_kernel_env(notebook_data_dir))  # raises CellExecutionError on the first error cell
+    try:
+        client.execute(env=_kernel_env(notebook_data_dir))  # raises CellExecutionError on the first error cell
+    finally:
+        if os.environ.get("CFJAX_NOTEBOOK_OUTPUT_DIR"):
+            out = Path(os.environ["CFJAX_NOTEBOOK_OUTPUT_DIR"])
+            out.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, out / f"{source.stem}.ipynb")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
 
