@@ -25,8 +25,8 @@
 # mechanics, not trained accuracy.
 #
 # **Runtime and time.** Colab TPU (v5e-1): not measured. CPU (2 cores), `STEPS = 300`: not
-# measured; `SMOKE = True` (3 steps of the tiny smoke configs) runs the whole notebook in the
-# time given in `notebooks/README.md` (measured here).
+# measured; `SMOKE = True` (3 steps of the tiny smoke configs) runs the whole notebook in 292 s,
+# data generation included (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).
 
 # %% tags=["parameters"]
 SMOKE = False  # True: the smoke configs (3 steps, tiny models), what the tests run on CPU
