@@ -64,9 +64,10 @@ from pathlib import Path
 import jax
 from IPython.display import Image, display
 
-from cfjax.train.runtime import fit_to_devices
+from cfjax.train.runtime import fit_to_devices, quiet_library_logs
 from configs import atfr_x3d
 
+quiet_library_logs()  # TFDS's per-load warnings off, as the command lines do
 print(jax.devices())
 config, line = fit_to_devices(atfr_x3d.get_config("variant=smoke" if SMOKE else "variant=synthetic"))
 print(line)

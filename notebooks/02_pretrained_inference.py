@@ -110,7 +110,9 @@ from IPython.display import Image, display
 from cfjax.analysis import predict
 from cfjax.data.fixtures import sample_video
 from cfjax.data.video import decode_video
+from cfjax.train.runtime import quiet_library_logs
 
+quiet_library_logs()  # TFDS's per-load warnings off, as the command lines do
 video = VIDEO or sample_video("bikes.mp4")
 frames, fps = decode_video(video)
 print(f"{video}: {frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]} at {fps:.2f} fps")

@@ -54,9 +54,10 @@ from IPython.display import Image, display
 
 from cfjax.analysis import predict
 from cfjax.train import loop
-from cfjax.train.runtime import fit_to_devices
+from cfjax.train.runtime import fit_to_devices, quiet_library_logs
 from configs import cfad, coarse_fine, gcf
 
+quiet_library_logs()  # TFDS's per-load warnings off, as the command lines do
 
 def run(name, module, arg):
     """Trains ``module.get_config(arg + variant)`` for STEPS steps (smoke: its own 3), evaluates, plots one test video."""

@@ -59,9 +59,10 @@ if os.getcwd() not in sys.path:
 import jax
 
 from cfjax.train import partitioning
-from cfjax.train.runtime import fit_to_devices
+from cfjax.train.runtime import fit_to_devices, quiet_library_logs
 from configs import atfr_x3d
 
+quiet_library_logs()  # TFDS's per-load warnings off, as the command lines do
 config, line = fit_to_devices(atfr_x3d.get_config("variant=smoke" if SMOKE else "variant=synthetic"))
 print(line)
 mesh = partitioning.make_mesh(config.mesh)

@@ -11,9 +11,27 @@ device count: 1, 4, 8 or 256 devices give the same kind of config.
 
 from __future__ import annotations
 
+import logging
+
 import jax
 
-__all__ = ["describe_devices", "fit_to_devices"]
+__all__ = ["describe_devices", "fit_to_devices", "quiet_library_logs"]
+
+
+class _QuietTFDS(logging.Filter):
+    """Drops TFDS's informational warnings ("Using custom data configuration ...") below ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or "tensorflow_datasets" not in record.pathname
+
+
+def quiet_library_logs() -> None:
+    """What ``python -m experiments.*`` shows, in a notebook or script: TFDS's per-load warnings
+    dropped, JAX's logs from WARNING up (cfjax's own lines are printed, not logged). Idempotent."""
+    absl_logger = logging.getLogger("absl")
+    if not any(isinstance(f, _QuietTFDS) for f in absl_logger.filters):
+        absl_logger.addFilter(_QuietTFDS())
+    logging.getLogger("jax").setLevel(logging.WARNING)
 
 
 def _round_up(value: int, multiple: int) -> int:

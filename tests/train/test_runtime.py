@@ -1,12 +1,13 @@
 """fit_to_devices: mesh over every device, batch a multiple of the device count, bfloat16 on TPU only."""
 
 import dataclasses
+import logging
 
 import jax
 import pytest
 
 from cfjax.train.config import base_config
-from cfjax.train.runtime import describe_devices, fit_to_devices
+from cfjax.train.runtime import describe_devices, fit_to_devices, quiet_library_logs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,3 +55,18 @@ def test_the_real_devices_and_errors():
         fit_to_devices(config(), [])
     with pytest.raises(ValueError, match="batch_size: expected a positive batch size, got 0"):
         fit_to_devices(config(batch=0), tpus(2))
+
+
+def test_quiet_library_logs_drops_tfds_warnings_only():
+    quiet_library_logs()
+    quiet_library_logs()
+    logger = logging.getLogger("absl")
+    assert len([f for f in logger.filters if type(f).__name__ == "_QuietTFDS"]) == 1
+
+    def record(level, path):
+        return logging.LogRecord("absl", level, path, 1, "message", (), None)
+
+    tfds = "/venv/site-packages/tensorflow_datasets/core/dataset_builder.py"
+    assert not logger.filter(record(logging.WARNING, tfds))
+    assert logger.filter(record(logging.ERROR, tfds))
+    assert logger.filter(record(logging.WARNING, "/venv/site-packages/orbax/checkpoint/x.py"))
