@@ -333,6 +333,14 @@ LAYOUT_CASES = {
         "one": lambda: {"thumbnails": _frames(1), "gates": [1.0]},
     },
     "plot_tubes": {"ucf_sports": _tubes_case, "no_tubes": lambda: {"frames": _frames(3)}},
+    "plot_metrics": {
+        "train_and_eval": lambda: {
+            "records": [{"step": i, "split": "train", "loss": 2.0 / i, "lr": 0.1} for i in range(1, 11)]
+            + [{"step": 10, "split": "eval", "loss": 0.5, "top1": 0.25}],
+            "title": _LONG_TITLE,
+        },
+        "one_point": lambda: {"records": [{"step": 1, "split": "eval", "top1": 1.0}]},
+    },
     "plot_clip_cams": {
         "two_gated": _clip_cams_case,
         "top_gated": lambda: {"clips": _frames(4)[None], "cams": np.ones((1, 1, 1, 1)), "gates": [0.1]},

@@ -32,7 +32,8 @@ def plot_metrics(records, path, keys=None, title: str | None = None, dpi: float 
     """One panel per metric in ``keys`` (default: every numeric key except step and time), x = step.
 
     ``records``: dicts with ``step``, ``split`` and metric values (``cfjax.train.writers.read_metrics``).
-    A split with a single point (e.g. the final evaluation) is drawn as a marker.
+    A split with a single point (e.g. the final evaluation) is drawn as a marker; ``title``
+    defaults to "training curves".
     """
     path = check_path(path)
     records = list(records)
@@ -59,11 +60,10 @@ def plot_metrics(records, path, keys=None, title: str | None = None, dpi: float 
         for split, (steps, values) in _series(records, key).items():
             style = {"marker": "o"} if len(steps) == 1 else {}
             ax.plot(steps, values, label=split or "(no split)", **style)
-        ax.set_title(key)
+        ax.set_ylabel(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         if i == cols - 1 or len(keys) == 1:
             ax.legend(**LEGEND_OUTSIDE)
-    if title:
-        set_suptitle(fig, title)
+    set_suptitle(fig, title or "training curves")
     return save(fig, path, dpi)
