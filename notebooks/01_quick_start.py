@@ -22,7 +22,7 @@
 # the evaluation and the prediction plots (class scores over time, frames grouped into SGS bins),
 # and trains the non-adaptive baseline (`adaptive=False`: the same X3D without SGS) for comparison.
 #
-# **Runtime and time.** Colab TPU (v5e-1): not measured. CPU (2 cores): each of the two runs takes
+# **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores): each of the two runs takes
 # 4 to 8 minutes (README's figure for this config; the whole notebook in full mode: not measured);
 # `SMOKE = True` (3 steps of a tiny model) runs the whole notebook in 161 s, data generation
 # included (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).

@@ -24,7 +24,7 @@
 # labelled set (the synthetic motion classes; your own data: `python -m experiments.prepare_data`,
 # README "Datasets") and draws the frames of your video grouped into SGS bins.
 #
-# **Runtime and time.** Colab TPU (v5e-1): not measured. CPU (2 cores), X3D-XS: not measured.
+# **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores), X3D-XS: not measured.
 # `SMOKE = True` replaces the download by a random-weight pytorchvideo X3D built and saved here in
 # the same `.pyth` format (needs torch and pytorchvideo) and runs the whole notebook in 71 s
 # (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).

@@ -24,7 +24,7 @@
 # `variant=synthetic` (the full synthetic schedules are 600 to 3000 steps): they show the
 # mechanics, not trained accuracy.
 #
-# **Runtime and time.** Colab TPU (v5e-1): not measured. CPU (2 cores), `STEPS = 300`: not
+# **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores), `STEPS = 300`: not
 # measured; `SMOKE = True` (3 steps of the tiny smoke configs) runs the whole notebook in 292 s,
 # data generation included (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).
 

@@ -22,7 +22,7 @@
 # The cells run here on whatever devices exist and simulate a preemption and its resume; the
 # multi-host commands are text (they need a pod slice).
 #
-# **Runtime and time.** Colab TPU (v5e-1): not measured. CPU (2 cores): the cells run the
+# **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores): the cells run the
 # ATFR synthetic config for `STEPS` steps twice (interrupted, then resumed), not measured;
 # `SMOKE = True` runs the whole notebook in 39 s (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).
 
