@@ -94,7 +94,8 @@ print("ATFR:", loop.format_metrics(atfr_scores))
 from cfjax.analysis.plots import plot_metrics
 from cfjax.train.writers import read_metrics
 
-display(Image(str(plot_metrics(read_metrics(atfr_dir), atfr_dir / "curves.png", title="ATFR (X3D + SGS)"))))
+CURVES = ["loss", "accuracy", "top1", "active_bins"]  # train accuracy, eval top-1, SGS's B' per clip
+display(Image(str(plot_metrics(read_metrics(atfr_dir), atfr_dir / "curves.png", CURVES, "ATFR (X3D + SGS)"))))
 
 # %% [markdown]
 # ## Predictions
@@ -120,4 +121,4 @@ loop.train(baseline, baseline_dir, progress=True)
 baseline_scores, _ = loop.evaluate(baseline, baseline_dir, "best")
 print("ATFR:    ", loop.format_metrics(atfr_scores))
 print("baseline:", loop.format_metrics(baseline_scores))
-display(Image(str(plot_metrics(read_metrics(baseline_dir), baseline_dir / "curves.png", title="X3D baseline"))))
+display(Image(str(plot_metrics(read_metrics(baseline_dir), baseline_dir / "curves.png", CURVES, "X3D baseline"))))

@@ -11,6 +11,7 @@ import pathlib
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from cfjax.analysis.plots.common import LEGEND_OUTSIDE, check_path, save, set_suptitle
 
@@ -26,6 +27,10 @@ def _series(records, key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             continue
         out.setdefault(str(r.get("split", "")), []).append((int(r["step"]), float(value)))
     return {s: (np.array([p[0] for p in v]), np.array([p[1] for p in v])) for s, v in out.items()}
+
+
+def _steps(records, split: str) -> set[int]:
+    return {int(r["step"]) for r in records if str(r.get("split", "")) == split}
 
 
 def plot_metrics(records, path, keys=None, title: str | None = None, dpi: float = 100) -> pathlib.Path:
@@ -52,6 +57,8 @@ def plot_metrics(records, path, keys=None, title: str | None = None, dpi: float 
     keys = [k for k in keys if _series(records, k)]
     if not keys:
         raise ValueError("keys: none of the requested metrics has a finite value in records")
+    splits = list(dict.fromkeys(str(r.get("split", "")) for r in records))
+    colours = {split: f"C{i % 10}" for i, split in enumerate(splits)}  # one colour per split in every panel
     cols = min(3, len(keys))
     rows = -(-len(keys) // cols)
     fig = Figure(figsize=(4.2 * cols + 1.2, 2.8 * rows + 0.6), layout="constrained")
@@ -59,11 +66,13 @@ def plot_metrics(records, path, keys=None, title: str | None = None, dpi: float 
         ax = fig.add_subplot(rows, cols, i + 1)
         for split, (steps, values) in _series(records, key).items():
             style = {"marker": "o"} if len(steps) == 1 else {}
-            ax.plot(steps, values, label=split or "(no split)", **style)
+            ax.plot(steps, values, color=colours[split], **style)
         ax.set_ylabel(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        if i == cols - 1 or len(keys) == 1:
-            ax.legend(**LEGEND_OUTSIDE)
+        if i == cols - 1:  # every split, once, right of the first row
+            handles = [Line2D([], [], color=colours[s], marker="o" if len(_steps(records, s)) == 1 else None)
+                       for s in splits]
+            ax.legend(handles, [s or "(no split)" for s in splits], **LEGEND_OUTSIDE)
     set_suptitle(fig, title or "training curves")
     return save(fig, path, dpi)
