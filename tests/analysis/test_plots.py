@@ -10,7 +10,9 @@ from unittest import mock
 import matplotlib
 import numpy as np
 from absl.testing import absltest, parameterized
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 
 from cfjax.analysis import plots
@@ -28,6 +30,7 @@ from cfjax.analysis.plots import (
     score_text,
     sgs_bins,
     strip_indices,
+    tubes,
 )
 
 matplotlib.use("Agg")
@@ -111,11 +114,21 @@ class PngTest(parameterized.TestCase):
         path = os.path.join(_tempdir(self), "new", "dir", "scores.png")  # parents created
         truth = np.zeros((T, 6), np.int32)
         truth[2:5, 4] = 1
-        returned = plot_frame_scores(_scores(), path, class_names=list("abcdef"), times=np.arange(T) / 4,
-                                     top=3, ground_truth=truth, title="scores", dpi=DPI)
+        returned = plot_frame_scores(
+            _scores(),
+            path,
+            class_names=list("abcdef"),
+            times=np.arange(T) / 4,
+            top=3,
+            ground_truth=truth,
+            title="scores",
+            dpi=DPI,
+        )
         self._check_png(returned, path)
-        self._check_png(plot_frame_scores(_scores()[:, :2], pathlib.Path(path).with_name("two.png"), dpi=DPI),
-                        pathlib.Path(path).with_name("two.png"))
+        self._check_png(
+            plot_frame_scores(_scores()[:, :2], pathlib.Path(path).with_name("two.png"), dpi=DPI),
+            pathlib.Path(path).with_name("two.png"),
+        )
 
     def test_frame_scores_uneven_times(self):
         path = os.path.join(_tempdir(self), "scores.png")
@@ -125,8 +138,9 @@ class PngTest(parameterized.TestCase):
     def test_grid_positions(self):
         path = os.path.join(_tempdir(self), "sub", "grid.png")
         grid = np.array([0.0, 0.3, 0.35, 0.4, 0.45, 1.0])
-        returned = plot_grid_positions(_frames(), grid, path, segments=[[2, 3], [6, 7]], max_thumbnails=4,
-                                       title="grid", dpi=DPI)
+        returned = plot_grid_positions(
+            _frames(), grid, path, segments=[[2, 3], [6, 7]], max_thumbnails=4, title="grid", dpi=DPI
+        )
         self._check_png(returned, path)
 
     def test_grid_positions_single_frame(self):
@@ -144,8 +158,15 @@ class PngTest(parameterized.TestCase):
 
     def test_clip_gates(self):
         path = os.path.join(_tempdir(self), "sub", "gates.png")
-        returned = plot_clip_gates(_frames(5), [0.1, 0.6, 0.9, 0.5, 0.0], path,
-                                   relevant=[False, True, True, False, False], threshold=0.5, title="g", dpi=DPI)
+        returned = plot_clip_gates(
+            _frames(5),
+            [0.1, 0.6, 0.9, 0.5, 0.0],
+            path,
+            relevant=[False, True, True, False, False],
+            threshold=0.5,
+            title="g",
+            dpi=DPI,
+        )
         self._check_png(returned, path)
         path2 = os.path.join(_tempdir(self), "gates.png")
         self._check_png(plot_clip_gates(_frames(1), [1.0], path2, dpi=DPI), path2)
@@ -239,6 +260,19 @@ class FigureContentTest(absltest.TestCase):
         self.assertIn("3 of 5 clips selected; precision 0.67, recall 1.00", ax_bars.get_title(loc="left"))
         np.testing.assert_allclose(ax_bars.get_lines()[0].get_ydata(), [0.5, 0.5])
 
+    def test_tube_label_inside_the_axes_below_the_title(self):
+        boxes = np.tile(np.array([2.0, 0.0, 30.0, 20.0]), (1, 4, 1))  # touches the frame's top edge
+        fig = tubes._tubes_figure(_frames(4, 32, 48), refined=(boxes, np.ones((1, 4), bool)), labels=["run 0.83"])
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        ax = fig.axes[0]
+        (label,) = ax.texts
+        (title,) = [t for t in ax.get_children() if isinstance(t, Text) and t.get_text().endswith("tube boxes")]
+        box, frame = label.get_window_extent(renderer), ax.get_window_extent(renderer)
+        self.assertEqual(label.get_text(), "run 0.83")
+        self.assertTrue(frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+        self.assertFalse(box.overlaps(title.get_window_extent(renderer)))
+
     def test_no_pyplot_jax_or_flax(self):
         files = sorted(pathlib.Path(plots.__file__).parent.glob("*.py"))
         self.assertGreater(len(files), 1)
@@ -254,8 +288,10 @@ class FigureContentTest(absltest.TestCase):
 
 # ----------------------------------------------------------------------------- layout of every plot kind
 
-_LONG_TITLE = ("kinetics_video_with_a_rather_long_file_name_abc123: top-3 by mean window score: riding mechanical "
-               "bull 0.81, playing didgeridoo 0.0084, arranging flowers 0.0081; true: riding mechanical bull")
+_LONG_TITLE = (
+    "kinetics_video_with_a_rather_long_file_name_abc123: top-3 by mean window score: riding mechanical "
+    "bull 0.81, playing didgeridoo 0.0084, arranging flowers 0.0081; true: riding mechanical bull"
+)
 
 
 def _softmax(logits):
@@ -269,8 +305,14 @@ def _window_scores_case():
     logits = rng.normal(0, 0.3, (10, 400))
     logits[3:5, 300] += 3.0
     names = [f"kinetics class number {c}" for c in range(400)]
-    return {"scores": _softmax(logits), "class_names": names, "times": np.linspace(12.5, 287.5, 10), "fps": 30.0,
-            "rank_by": "mean", "title": _LONG_TITLE}
+    return {
+        "scores": _softmax(logits),
+        "class_names": names,
+        "times": np.linspace(12.5, 287.5, 10),
+        "fps": 30.0,
+        "rank_by": "mean",
+        "title": _LONG_TITLE,
+    }
 
 
 def _frame_scores_case():
@@ -281,30 +323,54 @@ def _frame_scores_case():
     truth = np.zeros((64, 157), np.int32)
     truth[12:28, 5] = 1
     names = [f"c{c:03d} Someone is sitting at a table eating a sandwich" for c in range(157)]
-    return {"scores": scores, "class_names": names, "times": np.arange(0, 128, 2.0), "ground_truth": truth,
-            "title": _LONG_TITLE.replace("mean window", "max frame")}
+    return {
+        "scores": scores,
+        "class_names": names,
+        "times": np.arange(0, 128, 2.0),
+        "ground_truth": truth,
+        "title": _LONG_TITLE.replace("mean window", "max frame"),
+    }
 
 
 def _grid_case():
     grid = np.sort(np.random.default_rng(3).uniform(0, 1, 33))
-    return {"frames": _frames(64, 24, 32), "grid": grid, "segments": [[12, 27], [40, 44]], "title": _LONG_TITLE,
-            "frame_indices": np.arange(0, 128, 2), "num_video_frames": 140, "fps": 24.0}
+    return {
+        "frames": _frames(64, 24, 32),
+        "grid": grid,
+        "segments": [[12, 27], [40, 44]],
+        "title": _LONG_TITLE,
+        "frame_indices": np.arange(0, 128, 2),
+        "num_video_frames": 140,
+        "fps": 24.0,
+    }
 
 
 def _sgs_case():
     bins = np.repeat(np.arange(6), [4, 5, 3, 6, 4, 4])
     bins[-2:] = -1
-    return {"frames": _frames(26, 24, 24), "bins": bins, "frame_indices": np.where(bins >= 0, 130 + 6 * np.arange(26), -1),
-            "num_video_frames": 300, "fps": 30.0, "title": _LONG_TITLE}
+    return {
+        "frames": _frames(26, 24, 24),
+        "bins": bins,
+        "frame_indices": np.where(bins >= 0, 130 + 6 * np.arange(26), -1),
+        "num_video_frames": 300,
+        "fps": 30.0,
+        "title": _LONG_TITLE,
+    }
 
 
 def _tubes_case():
     boxes = np.tile(np.array([10.0, 8.0, 40.0, 40.0]), (2, 16, 1))
     boxes[1] += 3
     valid = np.ones((2, 16), bool)
-    return {"frames": _frames(16, 48, 64), "refined": (boxes[:1], valid[:1]), "coarse": (boxes[1:], valid[1:]),
-            "gt": (boxes[:1] - 2, valid[:1]), "labels": ["Running 0.0041"], "frame_numbers": np.arange(1, 32, 2),
-            "title": _LONG_TITLE}
+    return {
+        "frames": _frames(16, 48, 64),
+        "refined": (boxes[:1], valid[:1]),
+        "coarse": (boxes[1:], valid[1:]),
+        "gt": (boxes[:1] - 2, valid[:1]),
+        "labels": ["Running 0.0041"],
+        "frame_numbers": np.arange(1, 32, 2),
+        "title": _LONG_TITLE,
+    }
 
 
 def _clip_cams_case():
@@ -323,13 +389,23 @@ def _clip_cams_case():
 
 # Every public plot function: the realistic inputs it is rendered with (predict's long titles included).
 LAYOUT_CASES = {
-    "plot_frame_scores": {"windows_400_classes": _window_scores_case, "frames_157_classes": _frame_scores_case,
-                          "tiny": lambda: {"scores": _scores()[:1, :2]}},
+    "plot_frame_scores": {
+        "windows_400_classes": _window_scores_case,
+        "frames_157_classes": _frame_scores_case,
+        "tiny": lambda: {"scores": _scores()[:1, :2]},
+    },
     "plot_grid_positions": {"charades": _grid_case, "one_frame": lambda: {"frames": _frames(1), "grid": [0.0, 1.0]}},
-    "plot_sgs_bins": {"window": _sgs_case, "subsampled": lambda: {"frames": _frames(40, 8, 8), "bins": np.arange(40) // 7}},
+    "plot_sgs_bins": {
+        "window": _sgs_case,
+        "subsampled": lambda: {"frames": _frames(40, 8, 8), "bins": np.arange(40) // 7},
+    },
     "plot_clip_gates": {
-        "eight": lambda: {"thumbnails": _frames(8), "gates": np.linspace(0, 1, 8), "relevant": np.arange(8) % 2,
-                          "title": _LONG_TITLE},
+        "eight": lambda: {
+            "thumbnails": _frames(8),
+            "gates": np.linspace(0, 1, 8),
+            "relevant": np.arange(8) % 2,
+            "title": _LONG_TITLE,
+        },
         "one": lambda: {"thumbnails": _frames(1), "gates": [1.0]},
     },
     "plot_tubes": {"ucf_sports": _tubes_case, "no_tubes": lambda: {"frames": _frames(3)}},
@@ -382,8 +458,9 @@ class LayoutTest(parameterized.TestCase):
     def test_layout(self, name, make):
         fig = _rendered_figure(self, name, make())
         renderer = fig.canvas.get_renderer()
-        self.assertTrue(fig.get_suptitle().strip() or any(t.strip() for ax in fig.axes for t in _titles(ax)),
-                        "no title")
+        self.assertTrue(
+            fig.get_suptitle().strip() or any(t.strip() for ax in fig.axes for t in _titles(ax)), "no title"
+        )
         for ax in fig.axes:
             self._check_labels(ax)
         tight, canvas = fig.get_tightbbox(renderer), fig.bbox_inches  # inches
@@ -398,8 +475,10 @@ class LayoutTest(parameterized.TestCase):
             extent = legend.get_window_extent(renderer)
             for box in boxes:
                 overlap = extent.intersection(extent, box)
-                self.assertTrue(overlap is None or min(overlap.width, overlap.height) < 1,
-                                f"legend {[t.get_text() for t in legend.get_texts()]} covers an axes")
+                self.assertTrue(
+                    overlap is None or min(overlap.width, overlap.height) < 1,
+                    f"legend {[t.get_text() for t in legend.get_texts()]} covers an axes",
+                )
 
     def _check_labels(self, ax):
         what = f"axes {ax.get_label() or ax}"
@@ -422,8 +501,9 @@ class TextTest(parameterized.TestCase):
         self.assertEqual(score_text(value), text)
 
     def test_frame_range(self):
-        self.assertEqual(plots.frame_range_text(np.array([32, 34, 36, -1]), 120, None), "frames 32-36 of 120 "
-                         "(stride 2), 1 padded")
+        self.assertEqual(
+            plots.frame_range_text(np.array([32, 34, 36, -1]), 120, None), "frames 32-36 of 120 (stride 2), 1 padded"
+        )
         self.assertEqual(plots.frame_range_text(np.array([30, 60]), None, 30.0), "frames 30-60 (stride 30; 1.0-2.0 s)")
         self.assertEqual(plots.frame_range_text(None, 50, None, count=8), "8 frames of 50")
 
@@ -449,10 +529,13 @@ class TextTest(parameterized.TestCase):
 
     def test_sgs_key_band_and_frames(self):
         bins = np.array([0, 0, 3, 3, 3, 5, -1, -1])
-        fig = sgs_bins._sgs_bins_figure(_frames(), bins, frame_indices=np.array([32, 34, 36, 38, 40, 42, -1, -1]),
-                                        num_video_frames=120)
+        fig = sgs_bins._sgs_bins_figure(
+            _frames(), bins, frame_indices=np.array([32, 34, 36, 38, 40, 42, -1, -1]), num_video_frames=120
+        )
         ax_tiles, ax_band = fig.axes
-        self.assertEqual([t.get_text() for t in fig.legends[0].get_texts()], ["bin 0", "bin 3", "bin 5", "none / padded"])
+        self.assertEqual(
+            [t.get_text() for t in fig.legends[0].get_texts()], ["bin 0", "bin 3", "bin 5", "none / padded"]
+        )
         self.assertEqual([t.get_text() for t in ax_band.texts], ["0", "3", "5"])
         self.assertTrue(ax_tiles.get_title().startswith("frames 32-42 of 120 (stride 2), 2 padded."))
         self.assertEqual(ax_tiles.texts[0].get_text(), "#32: bin 0")

@@ -83,7 +83,16 @@ def _tubes_figure(
                 )
                 first_shown = j == 0 or not valid[m, index[j - 1]]
                 if name == "refined" and labels is not None and m < len(labels) and first_shown:
-                    ax.text(j * width + x1, y1 - 1, str(labels[m]), color=colour, fontsize="x-small", va="bottom")
+                    ax.text(  # inside the box's top edge: never over the title, readable on any frame
+                        j * width + x1 + 1,
+                        y1 + 1,
+                        str(labels[m]),
+                        color=colour,
+                        fontsize="x-small",
+                        va="top",
+                        clip_on=True,
+                        bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0},
+                    )
     for j in range(1, len(index)):
         ax.axvline(j * width - 0.5, color="black", linewidth=1)
     if handles:
@@ -114,7 +123,7 @@ def plot_tubes(
       frames: ``[T, H, W, 3]`` uint8, the frames the boxes are in.
       path: PNG file to write (parent folders are created).
       refined, coarse, gt: tube sets (each optional).
-      labels: text per refined tube (e.g. ``"run 0.83"``), written at its first shown box.
+      labels: text per refined tube (e.g. ``"run 0.83"``), written inside its first shown box.
       count: frames in the strip (evenly spaced, :func:`strip_indices`; at most T).
       frame_numbers: ``[T]`` 1-based video frame numbers printed under the frames (default 1..T of the clip).
       title: figure title (wrapped to the figure's width).
