@@ -5,9 +5,12 @@
 #     name: cfjax quick start
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     name: python3
@@ -71,7 +74,7 @@ quiet_library_logs()  # TFDS's per-load warnings off, as the command lines do
 print(jax.devices())
 config, line = fit_to_devices(atfr_x3d.get_config("variant=smoke" if SMOKE else "variant=synthetic"))
 print(line)
-print("model:", dict(config.model))
+print("model:", config.model.to_dict())
 
 # %% [markdown]
 # ## Train ATFR

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -13,12 +14,19 @@ import numpy as np
 __all__ = ["MetricWriter", "Progress", "read_metrics", "report"]
 
 
+def _tqdm():
+    """tqdm's bar class for here: the widget in a notebook with ipywidgets (Colab), else the text bar.
+    Without ipywidgets tqdm falls back to the text bar itself; its warning about that is dropped."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm
+    return tqdm
+
+
 def report(message: str) -> None:
     """One plain line for the user (process 0 only), printed above a running progress bar."""
     if jax.process_index() == 0:
-        from tqdm.auto import tqdm
-
-        tqdm.write(message)
+        _tqdm().write(message)
 
 
 def _scalar(value):
@@ -104,10 +112,11 @@ class Progress:
     """
 
     def __init__(self, total: int, initial: int, batch_size: int, enabled: bool = True):
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(
-            total=total, initial=initial, unit="step", dynamic_ncols=True,
+        self._bar = _tqdm()(
+            total=total,
+            initial=initial,
+            unit="step",
+            dynamic_ncols=True,
             disable=not enabled or jax.process_index() != 0,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
