@@ -27,8 +27,8 @@
 #
 # **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores): each of the two runs takes
 # 4 to 8 minutes (README's figure for this config; the whole notebook in full mode: not measured);
-# `SMOKE = True` (3 steps of a tiny model) runs the whole notebook in 161 s, data generation
-# included (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).
+# `SMOKE = True` (3 steps of a tiny model) runs the whole notebook in 102 s, data generation
+# included (measured here with `python -m pytest tests/notebooks` on 2 CPU cores, nothing else running).
 # The library code it calls: `cfjax.train.runtime.fit_to_devices`, `cfjax.train.loop`,
 # `cfjax.analysis.predict`, `cfjax.analysis.plots`.
 

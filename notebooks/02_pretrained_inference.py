@@ -5,9 +5,12 @@
 #     name: cfjax - pretrained X3D on your own video
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     name: python3
@@ -26,8 +29,8 @@
 #
 # **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores), X3D-XS: not measured.
 # `SMOKE = True` replaces the download by a random-weight pytorchvideo X3D built and saved here in
-# the same `.pyth` format (needs torch and pytorchvideo) and runs the whole notebook in 71 s
-# (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).
+# the same `.pyth` format (needs torch and pytorchvideo) and runs the whole notebook in 56 s
+# (measured here with `python -m pytest tests/notebooks` on 2 CPU cores, nothing else running).
 
 # %% tags=["parameters"]
 SMOKE = False  # True: a tiny random-weight checkpoint instead of the download, 3 fine-tuning steps

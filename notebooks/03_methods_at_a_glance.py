@@ -5,9 +5,12 @@
 #     name: cfjax - the four methods at a glance
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     name: python3
@@ -25,8 +28,8 @@
 # mechanics, not trained accuracy.
 #
 # **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores), `STEPS = 300`: not
-# measured; `SMOKE = True` (3 steps of the tiny smoke configs) runs the whole notebook in 292 s,
-# data generation included (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).
+# measured; `SMOKE = True` (3 steps of the tiny smoke configs) runs the whole notebook in 168 s,
+# data generation included (measured here with `python -m pytest tests/notebooks` on 2 CPU cores, nothing else running).
 
 # %% tags=["parameters"]
 SMOKE = False  # True: the smoke configs (3 steps, tiny models), what the tests run on CPU

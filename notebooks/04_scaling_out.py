@@ -5,9 +5,12 @@
 #     name: cfjax - scaling out
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     name: python3
@@ -24,7 +27,7 @@
 #
 # **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores): the cells run the
 # ATFR synthetic config for `STEPS` steps twice (interrupted, then resumed), not measured;
-# `SMOKE = True` runs the whole notebook in 39 s (measured here with `python -m pytest tests/notebooks` on 2 CPU cores shared with other jobs (load average about 6), so an upper bound).
+# `SMOKE = True` runs the whole notebook in 29 s (measured here with `python -m pytest tests/notebooks` on 2 CPU cores, nothing else running).
 
 # %% tags=["parameters"]
 SMOKE = False  # True: the tiny smoke config (what the tests run on CPU)

@@ -9,14 +9,20 @@ The kernel's environment is set explicitly (it is another process than the test'
 ``$CFJAX_DATA_DIR``) and compilations go to the test run's persistent cache
 (``$JAX_COMPILATION_CACHE_DIR``, set by tests/conftest.py). ``CFJAX_NOTEBOOK_OUTPUT_DIR=DIR`` keeps
 the executed notebooks (with their outputs and pictures) in DIR for a look.
+
+The runs a notebook trains that are smoke configs (``tests.train.smoke.NOTEBOOK_TRAINED``) are
+checked with the smoke runs' contract here and are not trained again by tests/train.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+
+from tests.train.smoke import NOTEBOOK_TRAINED, check_run, get_config
 
 nbformat = pytest.importorskip("nbformat")
 jupytext = pytest.importorskip("jupytext")
@@ -79,6 +85,30 @@ def test_notebook_runs_in_smoke_mode(source, notebook_data_dir, tmp_path):
             nbformat.write(nb, out / f"{source.stem}.ipynb")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
+    for run, name in NOTEBOOK_TRAINED.get(source.stem, {}).items():
+        check_trained_smoke_config(tmp_path / "work" / run, name)
+
+
+RUN_OWN_KEYS = ("mesh",)  # set by fit_to_devices (every local device for data parallelism)
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if path in RUN_OWN_KEYS:
+            continue
+        flat.update(_flat(value, f"{path}.") if isinstance(value, dict) else {path: value})
+    return flat
+
+
+def check_trained_smoke_config(workdir: Path, name: str):
+    """The notebook's run in ``workdir`` keeps the smoke-run contract and trained ``name``'s smoke config."""
+    config = check_run(workdir)
+    expected = json.loads(get_config(name, "variant=smoke").to_json_best_effort())
+    trained, wanted = _flat(config.to_dict()), _flat(expected)
+    differing = sorted(k for k in trained.keys() | wanted.keys() if trained.get(k) != wanted.get(k))
+    assert not differing, f"{workdir.name}: not the smoke config of {name}: {differing}"
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
