@@ -52,8 +52,8 @@ warm-up epoch, x0.1 at 2/3 and 8/9 of 30 epochs; the first 5 epochs train only t
 features at stride 8, 64-channel heads, non-local keys pooled 2 x 2) on the synthetic tubes
 (16 frames of 64 x 64, 1..3 actors of up to 28 px: UCF101-24-like sizes), the dataset's N and
 k, k-means anchors (:data:`SYNTHETIC_TUBE_ANCHORS`), AdamW; 3000 steps of which the first 200
-train only the TPN: about 1.3 s a step on 2 CPU cores (N = 16), some 65 minutes with its two
-evaluations (shorter runs score much lower, see README). ``variant=smoke``: 3 steps of a tiny
+train only the TPN: about 2.1 s a step on 2 CPU cores with nothing else running (N = 16), some
+110 minutes with its two evaluations (shorter runs score much lower, see README). ``variant=smoke``: 3 steps of a tiny
 one, the same for every dataset.
 """
 
