@@ -27,8 +27,9 @@
 # `variant=synthetic` (the full synthetic schedules are 600 to 3000 steps): they show the
 # mechanics, not trained accuracy.
 #
-# **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores), `STEPS = 300`: not
-# measured; `SMOKE = True` (3 steps of the tiny smoke configs) runs the whole notebook in 168 s,
+# **Runtime and time.** Colab TPU (v5e-1): not measured. GPU: not measured. CPU (2 cores), `STEPS = 300`:
+# 1974 s, generating the three synthetic datasets included (executed with nbclient, nothing else running);
+# `SMOKE = True` (3 steps of the tiny smoke configs) runs the whole notebook in 168 s,
 # data generation included (measured here with `python -m pytest tests/notebooks` on 2 CPU cores, nothing else running).
 
 # %% tags=["parameters"]
