@@ -16,7 +16,6 @@ their INFO lines, ``--verbosity=1`` their DEBUG lines.
 from __future__ import annotations
 
 import difflib
-import logging
 import re
 import sys
 from pathlib import Path
@@ -100,20 +99,14 @@ def _parse_flags(argv):
         _fail(_config_error(error))
 
 
-class _QuietTFDS(logging.Filter):
-    """Drops TFDS's informational warnings ("Using custom data configuration ...") below ERROR."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR or "tensorflow_datasets" not in record.pathname
-
-
 def _configure_logging() -> None:
     verbosity = flags.FLAGS["verbosity"]
     level = verbosity.value if verbosity.present else absl_logging.WARNING
     absl_logging.set_verbosity(level)
     if level < absl_logging.INFO:  # -1 (WARNING) and below
-        absl_logging.get_absl_handler().addFilter(_QuietTFDS())
-        logging.getLogger("jax").setLevel(logging.WARNING)
+        from cfjax.train.runtime import quiet_library_logs
+
+        quiet_library_logs()
 
 
 def run(main) -> None:
