@@ -74,8 +74,14 @@ class ResNetBlock(nn.Module):
     def _conv(self, name, features, cin, kt, strides, activation, groups=1, middle=None):
         """A kxkxk conv + BN (+ act), or its (2+1)D factorisation when ``factorized``."""
         if not self.factorized or kt == 1:
-            return lambda x, train, m: ConvBN(features, (kt, 3, 3), strides, groups, activation, self.dtype, name=name)(
-                x, train, m
+            return ConvBN(
+                features,
+                (kt, 3, 3),
+                strides,
+                feature_group_count=groups,
+                activation=activation,
+                dtype=self.dtype,
+                name=name,
             )
 
         def run(x, train, m):

@@ -46,6 +46,23 @@ class ResNetSizeTest(parameterized.TestCase):
         variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 8, 32, 32, 3))))
         self.assertEqual(count_params(variables["params"]), expected)
 
+    @parameterized.parameters(*TINY)
+    def test_bfloat16_has_the_float32_parameters_and_computes_in_bfloat16(self, name):
+        # a converted checkpoint fills the float32 tree; bfloat16 (TPU) must not add or drop a parameter
+        x = jnp.zeros((1, 8, 32, 32, 3))
+
+        def init(dtype):
+            return jax.eval_shape(lambda: tiny(name, dtype=dtype).init(jax.random.key(0), x))
+
+        f32, bf16 = init(None), init(jnp.bfloat16)
+        chex.assert_trees_all_equal_shapes_and_dtypes(bf16, f32)
+        biased = [
+            jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(f32["params"]) if "bias" in str(p)
+        ]
+        self.assertFalse([p for p in biased if "classifier" not in p and "bn" not in p], biased)
+        logits = jax.eval_shape(lambda v: tiny(name, dtype=jnp.bfloat16).apply(v, x), bf16)
+        self.assertEqual(logits.dtype, jnp.bfloat16)
+
     def test_r2plus1d_middle_width(self):
         # 64 -> 64 in torchvision's R(2+1)D-18: 27*64*64 // (9*64 + 3*64) = 144
         self.assertEqual(r2plus1d_middle(64, 64), 144)
@@ -79,9 +96,7 @@ class ResNetVariantsTest(parameterized.TestCase):
             chex.assert_shape(feats[f"res{s + 2}"], (2, t, h, h, model.widths[s]))
 
         def train(params, x):
-            logits, updates = model.apply(
-                {**variables, "params": params}, x, train=True, mutable=["batch_stats"]
-            )
+            logits, updates = model.apply({**variables, "params": params}, x, train=True, mutable=["batch_stats"])
             return jnp.sum(jax.nn.log_softmax(logits)[:, 0]), (logits, updates)
 
         (loss, aux), grads = jax.jit(jax.value_and_grad(train, has_aux=True))(variables["params"], x)
@@ -91,8 +106,9 @@ class ResNetVariantsTest(parameterized.TestCase):
         first = "stem_xy" if model.stem == "r2plus1d" else "stem_conv"
         self.assertGreater(float(jnp.max(jnp.abs(grads[first]["conv"]["kernel"]))), 0)
         # train mode moved the running statistics
-        moved = jax.tree_util.tree_map(lambda a, b: jnp.max(jnp.abs(a - b)), aux[1]["batch_stats"],
-                                       variables["batch_stats"])
+        moved = jax.tree_util.tree_map(
+            lambda a, b: jnp.max(jnp.abs(a - b)), aux[1]["batch_stats"], variables["batch_stats"]
+        )
         self.assertGreater(max(float(m) for m in jax.tree_util.tree_leaves(moved)), 0)
 
 
