@@ -69,8 +69,12 @@ def _load_file(path: Path) -> Any:
             f"checkpoint {path}: not a PyTorch checkpoint that weights-only loading can read ({reason})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, IndexError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {path}: not a PyTorch checkpoint ({reason})") from None
+        detail = str(e).strip().splitlines()[0].split(". ")[0][:120] if str(e).strip() else ""
+        reason = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
+        raise CheckpointError(
+            f"checkpoint {path}: not a PyTorch checkpoint (torch.load failed with {reason}); expected a file "
+            "written by torch.save, e.g. a .pt / .pth / .pyth state dict"
+        ) from None
 
 
 def _unwrap(obj: Any, where: str) -> Mapping:
@@ -118,5 +122,5 @@ def read_state_dict(checkpoint: str | os.PathLike | Mapping) -> dict[str, np.nda
         raise CheckpointError(f"checkpoint {where}: the state dict is empty")
     arrays = {str(k): _to_numpy(str(k), v, where) for k, v in state.items()}
     if all(k.startswith("module.") for k in arrays):
-        arrays = {k[len("module."):]: v for k, v in arrays.items()}
+        arrays = {k[len("module.") :]: v for k, v in arrays.items()}
     return arrays
