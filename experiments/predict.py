@@ -18,6 +18,7 @@ with the video's frame numbers) in the JSON.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from absl import flags
 from ml_collections import config_flags
@@ -34,8 +35,10 @@ _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None, "a converted check
 flags.mark_flags_as_required(["video"])
 flags.register_multi_flags_validator(
     ["config", "workdir", "checkpoint_dir"],
-    lambda f: bool(f["checkpoint_dir"]) != bool(f["config"] or f["workdir"])
-    and (bool(f["checkpoint_dir"]) or bool(f["config"] and f["workdir"])),
+    lambda f: (
+        bool(f["checkpoint_dir"]) != bool(f["config"] or f["workdir"])
+        and (bool(f["checkpoint_dir"]) or bool(f["config"] and f["workdir"]))
+    ),
     message="give either --checkpoint_dir, or both --config and --workdir",
 )
 
@@ -48,8 +51,10 @@ def main(argv) -> int:
     checkpoint = int(checkpoint) if checkpoint.isdigit() else checkpoint
     if _CHECKPOINT_DIR.value:
         paths = predict.predict_pretrained(_CHECKPOINT_DIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value)
-        top = json.loads(paths[0].read_text())["top"]
-        for t in top:
+        result = json.loads(paths[0].read_text())
+        windows = len(result["window_scores"])
+        print(f"{Path(_VIDEO.value).name}: top {len(result['top'])} classes (softmax averaged over {windows} windows)")
+        for t in result["top"]:
             print(f"{t['score']:.3f}  {t['class']}")
     else:
         paths = predict.predict_file(_CONFIG.value, _WORKDIR.value, _VIDEO.value, _OUT.value, checkpoint, _FPS.value)

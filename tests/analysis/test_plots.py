@@ -304,6 +304,7 @@ def _window_scores_case():
     rng = np.random.default_rng(1)
     logits = rng.normal(0, 0.3, (10, 400))
     logits[3:5, 300] += 3.0
+    logits[3:5, 302] += 2.5  # a top class two rows from another: their labels would overlap
     names = [f"kinetics class number {c}" for c in range(400)]
     return {
         "scores": _softmax(logits),
@@ -491,6 +492,11 @@ class LayoutTest(parameterized.TestCase):
             self.assertTrue(any(_titles(ax)) or ax.get_xlabel() or ax.get_ylabel(), f"{what}: strip without a label")
             return
         self.assertTrue(ax.get_ylabel(), f"{what}: no y label")
+        renderer = ax.figure.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in ax.get_yticklabels() if t.get_visible() and t.get_text()]
+        for a, b in zip(boxes, boxes[1:]):
+            overlap = a.intersection(a, b)
+            self.assertTrue(overlap is None or overlap.height < 1, f"{what}: y tick labels overlap")
         shared = ax.get_shared_x_axes().get_siblings(ax)  # panels sharing x are labelled once, at the bottom
         self.assertTrue(any(a.get_xlabel() for a in shared), f"{what}: no x label")
 

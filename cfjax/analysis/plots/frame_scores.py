@@ -24,6 +24,7 @@ from cfjax.metrics._checks import real_array
 
 RANKINGS = ("max", "mean")
 _MAX_LEGEND_NAME = 32  # characters of a class name in the legend
+_LABEL_HEIGHT_IN = 0.16  # an x-small tick label with some room, in inches
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -50,6 +51,17 @@ def top_classes(scores: np.ndarray, top: int, rank_by: str = "max") -> np.ndarra
     """Indices of the ``top`` classes of ``[T, C]`` scores by their ``rank_by`` over time, best first (ties: lower
     index)."""
     return np.argsort(-class_summary(scores, rank_by), kind="stable")[: min(top, scores.shape[1])]
+
+
+def _close_rows(rows: np.ndarray, min_gap: float) -> list[list[int]]:
+    """Sorted row indices grouped where consecutive rows are less than ``min_gap`` rows apart."""
+    groups = [[int(rows[0])]]
+    for row in rows[1:]:
+        if row - groups[-1][-1] < min_gap:
+            groups[-1].append(int(row))
+        else:
+            groups.append([int(row)])
+    return groups
 
 
 def _short(name: str) -> str:
@@ -136,14 +148,20 @@ def _frame_scores_figure(
         ax_heat.set_ylim(num_classes - 0.5, -0.5)
     # Below the heatmap: the right margin holds the legend of the lines, and both panels keep one width.
     fig.colorbar(image, ax=ax_heat, label="score", location="bottom", shrink=0.6, aspect=50)
-    shown = np.arange(num_classes) if num_classes <= 30 else np.sort(chosen)
-    ax_heat.set_yticks(
-        shown, [_short(class_names[c]) for c in shown], fontsize="small" if num_classes <= 15 else "x-small"
-    )
     rank_of = {int(c): r for r, c in enumerate(chosen)}
-    for tick, c in zip(ax_heat.get_yticklabels(), shown):
-        if int(c) in rank_of:
-            tick.set_color(palette[rank_of[int(c)] % len(palette)])
+    if num_classes <= 30:
+        groups = [[c] for c in range(num_classes)]
+    else:  # only the top classes are named; rows closer than a label's height share one label
+        groups = _close_rows(np.sort(chosen), _LABEL_HEIGHT_IN * num_classes / heat_height)
+    ax_heat.set_yticks(
+        [float(np.mean(g)) for g in groups],
+        [" / ".join(_short(class_names[c]) for c in g) for g in groups],
+        fontsize="small" if num_classes <= 15 else "x-small",
+    )
+    for tick, group in zip(ax_heat.get_yticklabels(), groups):
+        ranks = [rank_of[int(c)] for c in group if int(c) in rank_of]
+        if ranks:
+            tick.set_color(palette[min(ranks) % len(palette)])
     ax_heat.set_ylabel("class" if num_classes <= 30 else f"class (all {num_classes}; top {len(chosen)} named)")
     ax_heat.set_xlabel(time_label)
     ax_heat.set_xlim(edges[0], edges[-1])
