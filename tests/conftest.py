@@ -23,17 +23,23 @@ hypothesis.settings.register_profile(
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cfjax"))
 
 # Identical programs (the trainer tests build the same tiny model many times) compile once per
-# test run: XLA's persistent cache in a temporary directory shared by the xdist workers of one run
-# and by the command lines the tests start (they inherit JAX_COMPILATION_CACHE_DIR).
+# test run: XLA's persistent cache in a temporary directory. The process that imports this first
+# (pytest itself, or the xdist controller) creates it and removes it when the run ends; xdist workers
+# and the command lines the tests start inherit it through JAX_COMPILATION_CACHE_DIR. A directory
+# the caller set is used and kept.
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
-_run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-if _run:
-    _cache = os.path.join(tempfile.gettempdir(), f"cfjax_xla_cache_{_run}")
-    os.makedirs(_cache, exist_ok=True)
-else:
-    _cache = tempfile.mkdtemp(prefix="cfjax_xla_cache_")
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _cache)
+_OWN_CACHE = None
+if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    _OWN_CACHE = tempfile.mkdtemp(prefix="cfjax_xla_cache_")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_CACHE
+
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1.0")
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
