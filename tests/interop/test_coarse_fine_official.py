@@ -6,8 +6,10 @@ weights from a seeded formula (rebuilt by ``seeded.py``); ``data/cfn_official_RE
 the fixture was made and what each array is. No PyTorch is needed.
 """
 
+import functools
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -24,8 +26,10 @@ def load_case():
     """``(reference arrays, (video, fine, fine_mask, fine_offset), Converted)`` of the official fixture."""
     data = dict(np.load(DATA / "cfn_official_case_seed0.npz"))
     video = np.moveaxis(data["video_q"].astype(np.float32) / data["video_scale"], 1, -1)  # [B, T, H, W, 3]
-    fine = {ours: np.moveaxis(data[f"feat_{k}_q"].astype(np.float32) / data["feat_scale"], 1, -1)
-            for k, ours in LEVELS.items()}  # [B, Lf, 7, 7, C]
+    fine = {
+        ours: np.moveaxis(data[f"feat_{k}_q"].astype(np.float32) / data["feat_scale"], 1, -1)
+        for k, ours in LEVELS.items()
+    }  # [B, Lf, 7, 7, C]
     inputs = (video, fine, data["feat_masks"] > 0, data["meta"][:, 0].astype(np.float32))
     state = seeded_state_dict(read_keys_tsv(DATA / "cfn_official_keys.tsv"), 0, CFN_EXTRA_SCALE)
     return data, inputs, convert(state, "coarse_fine", "coarse_fine")
@@ -40,11 +44,14 @@ def run(converted, inputs, dtype):
     variables = converted.variables if dtype == np.float32 else to_float64(converted.variables)
     video, fine, mask, offset = inputs
     cast = lambda a: a.astype(dtype)  # noqa: E731
-    out, state = converted.module.apply(
-        variables, cast(video), {k: cast(v) for k, v in fine.items()}, mask, cast(offset),
-        capture_intermediates=lambda module, method: module.name in ("classifier", "gate_filter"),
-        mutable=["intermediates"],
+    apply = jax.jit(
+        functools.partial(
+            converted.module.apply,
+            capture_intermediates=lambda module, method: module.name in ("classifier", "gate_filter"),
+            mutable=["intermediates"],
+        )
     )
+    out, state = apply(variables, cast(video), {k: cast(v) for k, v in fine.items()}, mask, cast(offset))
     captured = state["intermediates"]
     gate_bias, gate_scale = captured["fusion"]["gate_filter"]["__call__"][0]
     return {
@@ -60,13 +67,16 @@ def run(converted, inputs, dtype):
 @pytest.mark.parametrize("dtype, atol", [(np.float32, 1e-4)])  # float64 (3e-15): python -m experiments.parity
 def test_converted_coarse_fine_matches_the_official_outputs(case, dtype, atol):
     data, inputs, converted = case
-    assert converted.model_config == {"name": "coarse_fine", "fine_mode": "precomputed", "normalize_over": "all",
-                                      "num_classes": 157}
+    assert converted.model_config == {
+        "name": "coarse_fine",
+        "fine_mode": "precomputed",
+        "normalize_over": "all",
+        "num_classes": 157,
+    }
     assert converted.report == {"used": 574, "accounted": 344, "leaves": 574}  # 918 keys, none left over
     ours = run(converted, inputs, dtype)
     suffix = "_f32" if dtype == np.float32 else "_f64"
-    ref = {k: data[k + suffix] for k in ("logits", "gridpool_b", "gauss_GX", "fc2_out", "rw6_a", "rw6_b",
-                                           "unpool_in")}
+    ref = {k: data[k + suffix] for k in ("logits", "gridpool_b", "gauss_GX", "fc2_out", "rw6_a", "rw6_b", "unpool_in")}
     assert ref["logits"].shape == (2, 157, 16) and ours["logits"].shape == (2, 16, 157)
     np.testing.assert_allclose(ours["grid"], ref["gridpool_b"], atol=atol, rtol=0)
     assert np.ptp(np.diff(ref["gridpool_b"], axis=1)) > 0.01  # a non-uniform grid: the temporal path is tested
@@ -74,8 +84,9 @@ def test_converted_coarse_fine_matches_the_official_outputs(case, dtype, atol):
     np.testing.assert_allclose(np.asarray(weights), ref["gauss_GX"], atol=atol, rtol=0)
     np.testing.assert_allclose(ours["classifier"], ref["fc2_out"], atol=atol, rtol=0)
     np.testing.assert_allclose(ours["gate_bias"], ref["rw6_a"][..., 0, 0].transpose(0, 2, 1), atol=atol, rtol=0)
-    np.testing.assert_allclose(1 / (1 + np.exp(-ours["gate_scale"])), ref["rw6_b"][..., 0, 0].transpose(0, 2, 1),
-                               atol=atol, rtol=0)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-ours["gate_scale"])), ref["rw6_b"][..., 0, 0].transpose(0, 2, 1), atol=atol, rtol=0
+    )
     np.testing.assert_allclose(ours["grid_logits"], ref["unpool_in"].transpose(0, 2, 1), atol=atol, rtol=0)
     np.testing.assert_allclose(ours["logits"], ref["logits"].transpose(0, 2, 1), atol=atol, rtol=0)
 
