@@ -112,7 +112,7 @@ class X3DMaskingTest(chex.TestCase):
         x = _video(6, (3, 8, 16, 16, 3))
         self.mask = ops.lengths_to_mask(jnp.asarray(self.lengths), 8)
         self.x = jnp.where(self.mask[:, :, None, None, None], x, 1e3)  # garbage padding
-        self.variables = _perturbed_f64(self.model.init(jax.random.key(7), x), 8)
+        self.variables = _perturbed_f64(jax.jit(self.model.init)(jax.random.key(7), x), 8)
 
     def test_eval_padded_batch_equals_clips_alone(self):
         evaluate = jax.jit(lambda x, mask: self.model.apply(self.variables, x, mask=mask))
