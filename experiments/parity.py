@@ -64,8 +64,9 @@ def reference_x3d(name: str, frames: int, crop: int, seed: int = 0):
     import torch
 
     torch.manual_seed(seed)
-    model = pytorchvideo_x3d()(input_clip_length=frames, input_crop_size=crop, depth_factor=X3D_DEPTH[name],
-                               model_num_class=400)
+    model = pytorchvideo_x3d()(
+        input_clip_length=frames, input_crop_size=crop, depth_factor=X3D_DEPTH[name], model_num_class=400
+    )
     randomise_batch_norm(model, seed)
     model.blocks[-1].activation = None
     return model.eval()
@@ -82,8 +83,13 @@ def save_random_x3d(path, name: str = "x3d_xs", seed: int = 0, num_classes: int 
     import torch
 
     torch.manual_seed(seed)
-    kwargs = {"input_clip_length": 4, "input_crop_size": 160, "depth_factor": X3D_DEPTH[name],
-              "model_num_class": num_classes, **create_x3d_kwargs}
+    kwargs = {
+        "input_clip_length": 4,
+        "input_crop_size": 160,
+        "depth_factor": X3D_DEPTH[name],
+        "model_num_class": num_classes,
+        **create_x3d_kwargs,
+    }
     model = pytorchvideo_x3d()(**kwargs)
     randomise_batch_norm(model, seed)
     path = Path(path)
@@ -122,26 +128,31 @@ def _x3d_rows(size: str) -> list[tuple]:
 
 
 def _torchvision_rows() -> list[tuple]:
-    from cfjax.interop import from_torch
-    from tests.interop.seeded import read_keys_tsv, seeded_state_dict
-    from tests.interop.test_torchvision import DATA
+    import jax
 
-    data = np.load(DATA / "torchvision_r2plus1d_18.npz")
-    state = seeded_state_dict(read_keys_tsv(DATA / "torchvision_r2plus1d_18_keys.tsv"), seed=int(data["seed"]))
-    video = np.moveaxis(data["video_q"].astype(np.float32) / float(data["video_scale"]), 1, -1)
-    module, variables = from_torch(state, "torchvision", "r2plus1d_18")
-    f32 = np.abs(np.asarray(module.apply(variables, video)) - data["logits_f32"]).max()
-    f64 = np.abs(np.asarray(module.apply(to_float64(variables), video.astype(np.float64))) - data["logits_f64"]).max()
-    shape = data["video_q"].shape
-    return [("torchvision r2plus1d_18", f"{shape[2]}x{shape[3]}", "fixture", float(f32), float(f64))]
+    from cfjax.interop import from_torch
+    from tests.interop.test_torchvision import MODELS, load_fixture
+
+    rows = []
+    for name in MODELS:
+        state, video, logits_f32, logits_f64 = load_fixture(name)
+        module, variables = from_torch(state, "torchvision", name)
+        f32 = np.abs(np.asarray(jax.jit(module.apply)(variables, video)) - logits_f32).max()
+        f64 = np.abs(np.asarray(jax.jit(module.apply)(to_float64(variables), video.astype(np.float64))) - logits_f64)
+        rows.append(
+            (f"torchvision {name}", f"{video.shape[1]}x{video.shape[2]}", "fixture", float(f32), float(f64.max()))
+        )
+    return rows
 
 
 def _coarse_fine_rows() -> list[tuple]:
     from tests.interop.test_coarse_fine_official import load_case, run
 
     data, inputs, converted = load_case()
-    diffs = [float(np.abs(run(converted, inputs, dtype)["logits"] - data[f"logits_{tag}"].transpose(0, 2, 1)).max())
-             for dtype, tag in ((np.float32, "f32"), (np.float64, "f64"))]
+    diffs = [
+        float(np.abs(run(converted, inputs, dtype)["logits"] - data[f"logits_{tag}"].transpose(0, 2, 1)).max())
+        for dtype, tag in ((np.float32, "f32"), (np.float64, "f64"))
+    ]
     shape = data["video_q"].shape
     return [("official coarse_fine", f"{shape[2]}x{shape[3]}", "fixture", *diffs)]
 

@@ -2,7 +2,7 @@
 
 - ``pytorchvideo``: ``pytorchvideo.models.create_x3d`` and its hub models ``x3d_xs``,
   ``x3d_s``, ``x3d_m``, ``x3d_l`` (``.pyth`` files wrap the state dict in ``model_state``).
-- ``torchvision``: ``torchvision.models.video.r2plus1d_18``.
+- ``torchvision``: ``torchvision.models.video.r2plus1d_18``, ``r3d_18`` and ``mc3_18``.
 - ``coarse_fine``: the official Coarse-Fine Networks code: ``coarse_fineFEAT_charades_*.pt``
   (the coarse model on precomputed fine features) -> ``coarse_fine``;
   ``fine_charades_*.pt`` and ``x3d_multigrid_kinetics_fb_pretrained.pt`` -> ``x3d_m``
@@ -41,15 +41,33 @@ def _video(module, frames: int = 4, size: int = 32):
 KINETICS_MEAN, KINETICS_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
 # pytorchvideo's published evaluation transforms (X3D-L: the X3D paper's 16 x 5 at 312).
 PYTORCHVIDEO_INPUTS = {
-    name: {"frames": frames, "stride": stride, "short_side": side, "crop": side, "mean": KINETICS_MEAN,
-           "std": KINETICS_STD}
-    for name, frames, stride, side in (("x3d_xs", 4, 12, 182), ("x3d_s", 13, 6, 182), ("x3d_m", 16, 5, 256),
-                                       ("x3d_l", 16, 5, 312))
+    name: {
+        "frames": frames,
+        "stride": stride,
+        "short_side": side,
+        "crop": side,
+        "mean": KINETICS_MEAN,
+        "std": KINETICS_STD,
+    }
+    for name, frames, stride, side in (
+        ("x3d_xs", 4, 12, 182),
+        ("x3d_s", 13, 6, 182),
+        ("x3d_m", 16, 5, 256),
+        ("x3d_l", 16, 5, 312),
+    )
 }
 # torchvision's video classification reference: 16 frames at 15 fps, resize to 128 x 171, crop 112.
+TORCHVISION_MODELS = ("r2plus1d_18", "r3d_18", "mc3_18")
 TORCHVISION_INPUTS = {
-    "r2plus1d_18": {"frames": 16, "stride": 2, "short_side": 128, "crop": 112,
-                    "mean": (0.43216, 0.394666, 0.37645), "std": (0.22803, 0.22145, 0.216989)},
+    name: {
+        "frames": 16,
+        "stride": 2,
+        "short_side": 128,
+        "crop": 112,
+        "mean": (0.43216, 0.394666, 0.37645),
+        "std": (0.22803, 0.22145, 0.216989),
+    }
+    for name in TORCHVISION_MODELS
 }
 
 # res{s}_{i} is X3D stage s (2..5), block i; pytorchvideo numbers the stages blocks.1 .. blocks.4.
@@ -81,14 +99,21 @@ PYTORCHVIDEO = Source(
     description="pytorchvideo create_x3d / hub x3d_xs, x3d_s, x3d_m, x3d_l (.pyth)",
 )
 
-# torchvision's VideoResNet: layer{s-1}.{i}; R(2+1)D convs are Sequential(Conv2Plus1D, BN[, ReLU]) and
-# Conv2Plus1D = Sequential(spatial 1x3x3 conv, BN, ReLU, temporal 3x1x1 conv).
+# torchvision's VideoResNet: layer{s-1}.{i}; a block's convs are Sequential(conv, BN[, ReLU]). In R(2+1)D the
+# conv is Conv2Plus1D = Sequential(spatial 1x3x3 conv, BN, ReLU, temporal 3x1x1 conv); r3d / mc3 have one
+# Conv3d there (3x3x3, or mc3's 1x3x3 in layer2..4) and a BasicStem Sequential(3x7x7 conv, BN, ReLU).
 _TV_BLOCK = r"res(?P<s>\d)_(?P<i>\d+)"
 _TV = "layer{s-1}.{i}"
 TORCHVISION = Source(
     name="torchvision",
-    models=("r2plus1d_18",),
+    models=TORCHVISION_MODELS,
     rules=(
+        ("stem_conv/conv", "stem.0"),
+        ("stem_conv/norm/bn", "stem.1"),
+        (rf"{_TV_BLOCK}/a/conv", f"{_TV}.conv1.0"),
+        (rf"{_TV_BLOCK}/a/norm/bn", f"{_TV}.conv1.1"),
+        (rf"{_TV_BLOCK}/b/conv", f"{_TV}.conv2.0"),
+        (rf"{_TV_BLOCK}/b/norm/bn", f"{_TV}.conv2.1"),
         ("stem_xy/conv", "stem.0"),
         ("stem_xy/norm/bn", "stem.1"),
         ("stem_t/conv", "stem.3"),
@@ -109,7 +134,7 @@ TORCHVISION = Source(
     example_args=_video,
     class_names=_kinetics400,
     input_format=TORCHVISION_INPUTS,
-    description="torchvision.models.video r2plus1d_18",
+    description="torchvision.models.video r2plus1d_18, r3d_18, mc3_18",
 )
 
 
@@ -128,8 +153,14 @@ def _coarse_fine_args(module):
 # The official code's X3D (x3d_coarse.py / x3d_fine.py): layer{s-1}.{i}; every BatchNorm a SubBatchNorm3d.
 _CF_BLOCK = r"res(?P<s>\d)_(?P<i>\d+)"
 _CF = "layer{s-1}.{i}"
-_FILTER = {"attention_hidden": "at1", "attention_out": "at2", "bias_hidden": "fc1", "bias_out": "fc2",
-           "scale_hidden": "fc3", "scale_out": "fc4"}  # a fusion filter ("RewightLayer") rw2 .. rw6
+_FILTER = {
+    "attention_hidden": "at1",
+    "attention_out": "at2",
+    "bias_hidden": "fc1",
+    "bias_out": "fc2",
+    "scale_hidden": "fc3",
+    "scale_out": "fc4",
+}  # a fusion filter ("RewightLayer") rw2 .. rw6
 COARSE_FINE = Source(
     name="coarse_fine",
     models=("coarse_fine", "x3d_m"),
@@ -164,8 +195,10 @@ COARSE_FINE = Source(
     batch_norm="sub_batch_norm",
     # coarse_fineFEAT checkpoints run on precomputed fine features; the official Gaussian alignment
     # normalises over padded fine steps too (cfjax's default "valid" does not: see MultiStageFusion).
-    model_fields={"coarse_fine": {"fine_mode": "precomputed", "normalize_over": "all"},
-                  "x3d_m": {"shortcut_norm": "always"}},
+    model_fields={
+        "coarse_fine": {"fine_mode": "precomputed", "normalize_over": "all"},
+        "x3d_m": {"shortcut_norm": "always"},
+    },
     class_names=_kinetics400,
     description="official Coarse-Fine Networks: coarse_fineFEAT_charades_*.pt, fine_charades_*.pt, "
     "x3d_multigrid_kinetics_fb_pretrained.pt",

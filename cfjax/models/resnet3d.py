@@ -11,6 +11,10 @@ One module, :class:`ResNet3D`, covers the zoo through :data:`RESNET3D_PRESETS`:
 - ``r2plus1d_18`` / ``r2plus1d_50``: every 3x3x3 conv factorised into 1x3x3 ->
   BN -> ReLU -> 3x1x1 with ``M = 27 Cin Cout / (9 Cin + 3 Cout)`` middle channels
   (Tran et al., CVPR 2018); stem 1x7x7 to 45 channels then 3x1x1 to 64.
+- ``r3d_18`` / ``mc3_18``: torchvision's video ResNets (Tran et al., CVPR 2018): a 3x7x7 stem
+  (stride 1,2,2) without max pool, basic blocks; ``r3d_18`` is 3x3x3 throughout (stride 2 in
+  time and space at res3..res5), ``mc3_18`` ("MC3") keeps 3x3x3 in res2 only, 1x3x3 convs and
+  no temporal stride in res3..res5.
 - ``sgs_resnet18``: the modified 3DResNet-18 of the SGS paper (Table A.1):
   conv1 5x7x7 to 8 channels, 1x3x3 max pool, bottlenecks with temporal kernels
   only in res2 and res5, no temporal stride anywhere.
@@ -142,6 +146,16 @@ RESNET3D_PRESETS: dict[str, dict[str, Any]] = {
         "frames": 16,
         "crop": 112,
     },
+    "r3d_18": {"stem": "r3d", "depths": (2, 2, 2, 2), "widths": (64, 128, 256, 512), "frames": 16, "crop": 112},
+    "mc3_18": {
+        "stem": "r3d",
+        "depths": (2, 2, 2, 2),
+        "widths": (64, 128, 256, 512),
+        "temporal_strides": (1, 1, 1, 1),
+        "kernels_b": (3, 1, 1, 1),
+        "frames": 16,
+        "crop": 112,
+    },
     "r2plus1d_50": {
         "factorized": True,
         "stem": "r2plus1d",
@@ -164,7 +178,7 @@ RESNET3D_PRESETS: dict[str, dict[str, Any]] = {
         "crop": 224,
     },
 }
-STEMS = ("hara", "r2plus1d", "sgs")
+STEMS = ("hara", "r2plus1d", "r3d", "sgs")
 
 
 class ResNet3D(nn.Module):
@@ -186,8 +200,8 @@ class ResNet3D(nn.Module):
       widths: output widths per stage.
       inner_widths: bottleneck widths per stage (bottleneck only).
       groups: channel groups of the bottlenecks' middle convs (ResNeXt: 32).
-      stem: ``"hara"`` (7x7x7 + max pool), ``"r2plus1d"`` (1x7x7 to 45, 3x1x1) or
-        ``"sgs"`` (5x7x7 + 1x3x3 max pool).
+      stem: ``"hara"`` (7x7x7 + max pool), ``"r2plus1d"`` (1x7x7 to 45, 3x1x1), ``"r3d"``
+        (3x7x7, no pool; torchvision's r3d / mc3) or ``"sgs"`` (5x7x7 + 1x3x3 max pool).
       stem_width: stem output channels.
       temporal_strides: time stride of each stage's first block.
       kernels_a: temporal kernel of each stage's bottleneck first conv.
@@ -238,6 +252,8 @@ class ResNet3D(nn.Module):
             elif self.stem == "r2plus1d":
                 x = ConvBN(45, (1, 7, 7), (1, 2, 2), dtype=dtype, name="stem_xy")(x, train, mask)
                 x = ConvBN(width, (3, 1, 1), dtype=dtype, name="stem_t")(x, train, mask)
+            elif self.stem == "r3d":
+                x = ConvBN(width, (3, 7, 7), (1, 2, 2), dtype=dtype, name="stem_conv")(x, train, mask)
             else:
                 x = ConvBN(width, (5, 7, 7), (1, 2, 2), dtype=dtype, name="stem_conv")(x, train, mask)
                 x = nn.max_pool(x, (1, 3, 3), (1, 2, 2), padding=((0, 0), (1, 1), (1, 1)))

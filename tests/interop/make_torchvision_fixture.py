@@ -1,4 +1,4 @@
-"""Build tests/interop/data/torchvision_r2plus1d_18.npz: a torchvision R(2+1)D-18 reference.
+"""Build tests/interop/data/torchvision_{r2plus1d_18,r3d_18,mc3_18}.npz: torchvision video ResNet references.
 
 Run once, by hand, with torch 2.14.1 and torchvision 0.29.1 in a separate virtualenv
 (torchvision must not go into the project venv). CI does not run this script; the tests
@@ -6,20 +6,21 @@ read only the files it writes:
 
     python3.11 -m venv /tmp/tvenv
     /tmp/tvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy
-    /tmp/tvenv/bin/python tests/interop/make_torchvision_fixture.py
+    /tmp/tvenv/bin/python tests/interop/make_torchvision_fixture.py [r2plus1d_18 r3d_18 mc3_18]
 
-It builds ``torchvision.models.video.r2plus1d_18(weights=None)`` (400 classes), sets every
+For each model named (default: all three) it builds ``torchvision.models.video.NAME(weights=None)``
+(400 classes), sets every
 state-dict entry from a numpy formula (the one in tests/interop/seeded.py and in
 tests/interop/data/cfn_official_README.md; it is written out again here so that the
 fixture and seeded.py check each other), switches to eval mode and records the logits of a
 small quantised random clip in float32 and float64.
 
 Outputs (tests/interop/data/):
-* torchvision_r2plus1d_18.npz: video_q (int8, B,C,T,H,W), video_scale (video = video_q / scale),
+* torchvision_NAME.npz: video_q (int8, B,C,T,H,W), video_scale (video = video_q / scale),
   logits_f32, logits_f64 (B,400), pooled_f32, pooled_f64 (B,512; the avgpool output before fc),
   seed, keys, shapes ("AxBxC" / "scalar"), dtypes, kinds (module class), init_rules, sum_f64 and
   first (float64 sum and first value of each generated tensor), info (JSON: versions, settings).
-* torchvision_r2plus1d_18_keys.tsv: the same key table, human-readable.
+* torchvision_NAME_keys.tsv: the same key table, human-readable.
 """
 
 from __future__ import annotations
@@ -33,24 +34,24 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
-from torchvision.models.video import r2plus1d_18
+from torchvision.models import video as video_models
 
 SEED = 0
 INPUT_SHAPE = (2, 3, 8, 32, 32)  # B, C, T, H, W
 VIDEO_SCALE = 4.0
 OUT_DIR = Path(__file__).resolve().parent / "data"
-NAME = "torchvision_r2plus1d_18"
+MODELS = ("r2plus1d_18", "r3d_18", "mc3_18")
 
 
 def module_classes(model: torch.nn.Module) -> dict[str, str]:
-    """state-dict key -> class name of the module that owns it."""
+    """state-dict key -> class name of the torch.nn module that owns it (torchvision's Conv3DSimple and
+    Conv3DNoTemporal are their base class, Conv3d)."""
     owner = {}
     for mod_name, mod in model.named_modules():
         prefix = f"{mod_name}." if mod_name else ""
-        for name, _ in mod.named_parameters(recurse=False):
-            owner[prefix + name] = type(mod).__name__
-        for name, _ in mod.named_buffers(recurse=False):
-            owner[prefix + name] = type(mod).__name__
+        kind = next(c.__name__ for c in type(mod).__mro__ if c.__module__.startswith("torch.nn"))
+        for name, _ in [*mod.named_parameters(recurse=False), *mod.named_buffers(recurse=False)]:
+            owner[prefix + name] = kind
     return owner
 
 
@@ -76,10 +77,9 @@ def make_value(i: int, key: str, shape: tuple[int, ...], kind: str) -> tuple[np.
     return value.astype(np.float32), rule
 
 
-def main() -> None:
-    torch.set_num_threads(1)
+def make_fixture(model_name: str) -> None:
     t0 = time.time()
-    model = r2plus1d_18(weights=None, num_classes=400)
+    model = getattr(video_models, model_name)(weights=None, num_classes=400)
     owner = module_classes(model)
     sd = model.state_dict()
 
@@ -92,9 +92,14 @@ def main() -> None:
         new_sd[key] = torch.from_numpy(value)
         rows.append(
             dict(
-                index=i, key=key, shape="x".join(map(str, shape)) or "scalar", dtype=str(value.dtype),
-                module_class=kind, init_rule=f"{rule} [seed {SEED}]",
-                sum_f64=float(value.astype(np.float64).sum()), first=float(value.reshape(-1)[0]),
+                index=i,
+                key=key,
+                shape="x".join(map(str, shape)) or "scalar",
+                dtype=str(value.dtype),
+                module_class=kind,
+                init_rule=f"{rule} [seed {SEED}]",
+                sum_f64=float(value.astype(np.float64).sum()),
+                first=float(value.reshape(-1)[0]),
             )
         )
     model.load_state_dict(new_sd, strict=True)
@@ -119,47 +124,75 @@ def main() -> None:
 
     diff = float(np.abs(logits_f32 - logits_f64).max())
     stats = dict(
-        logits_std=float(logits_f64.std()), logits_absmax=float(np.abs(logits_f64).max()),
+        logits_std=float(logits_f64.std()),
+        logits_absmax=float(np.abs(logits_f64).max()),
         logits_std_over_classes=[float(s) for s in logits_f64.std(axis=1)],
         logits_std_between_samples=float((logits_f64[0] - logits_f64[1]).std()),
-        pooled_mean=float(pooled_f64.mean()), pooled_std=float(pooled_f64.std()),
+        pooled_mean=float(pooled_f64.mean()),
+        pooled_std=float(pooled_f64.std()),
         pooled_frac_zero=float((pooled_f64 == 0).mean()),
         max_abs_diff_f32_f64=diff,
     )
     info = dict(
-        model="torchvision.models.video.r2plus1d_18(weights=None, num_classes=400)",
-        torch=torch.__version__, torchvision=torchvision.__version__, numpy=np.__version__,
-        python=platform.python_version(), seed=SEED, input_shape=list(INPUT_SHAPE), video_scale=VIDEO_SCALE,
+        model=f"torchvision.models.video.{model_name}(weights=None, num_classes=400)",
+        torch=torch.__version__,
+        torchvision=torchvision.__version__,
+        numpy=np.__version__,
+        python=platform.python_version(),
+        seed=SEED,
+        input_shape=list(INPUT_SHAPE),
+        video_scale=VIDEO_SCALE,
         input_rule="z=default_rng([seed,10000]).standard_normal(input_shape); "
         "video_q=clip(rint(z*4),-127,127).astype(int8); video=video_q/4",
         weight_rule="tests/interop/seeded.py (key index i: default_rng([seed,i]), float64 draws cast to float32)",
-        eval_mode=True, torch_threads=1, n_keys=len(rows), stats=stats,
+        eval_mode=True,
+        torch_threads=1,
+        n_keys=len(rows),
+        stats=stats,
         generator="tests/interop/make_torchvision_fixture.py",
     )
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out_name = f"torchvision_{model_name}"
     np.savez_compressed(
-        OUT_DIR / f"{NAME}.npz",
-        video_q=video_q, video_scale=np.float64(VIDEO_SCALE),
-        logits_f32=logits_f32, logits_f64=logits_f64, pooled_f32=pooled_f32, pooled_f64=pooled_f64,
+        OUT_DIR / f"{out_name}.npz",
+        video_q=video_q,
+        video_scale=np.float64(VIDEO_SCALE),
+        logits_f32=logits_f32,
+        logits_f64=logits_f64,
+        pooled_f32=pooled_f32,
+        pooled_f64=pooled_f64,
         seed=np.int64(SEED),
-        keys=np.array([r["key"] for r in rows]), shapes=np.array([r["shape"] for r in rows]),
-        dtypes=np.array([r["dtype"] for r in rows]), kinds=np.array([r["module_class"] for r in rows]),
+        keys=np.array([r["key"] for r in rows]),
+        shapes=np.array([r["shape"] for r in rows]),
+        dtypes=np.array([r["dtype"] for r in rows]),
+        kinds=np.array([r["module_class"] for r in rows]),
         init_rules=np.array([r["init_rule"] for r in rows]),
-        sum_f64=np.array([r["sum_f64"] for r in rows]), first=np.array([r["first"] for r in rows]),
+        sum_f64=np.array([r["sum_f64"] for r in rows]),
+        first=np.array([r["first"] for r in rows]),
         info=np.array(json.dumps(info, sort_keys=True)),
     )
     cols = ["index", "key", "shape", "dtype", "module_class", "init_rule", "sum_f64", "first"]
-    with open(OUT_DIR / f"{NAME}_keys.tsv", "w") as f:
+    with open(OUT_DIR / f"{out_name}_keys.tsv", "w") as f:
         f.write("\t".join(cols) + "\n")
         for r in rows:
             r = dict(r, sum_f64=repr(r["sum_f64"]), first=f"{r['first']:.9g}")
             f.write("\t".join(str(r[c]) for c in cols) + "\n")
 
     print(json.dumps(stats, indent=1))
-    print(f"logits f32 shape {logits_f32.shape}; max |f32 - f64| = {diff:.3g}; {time.time() - t0:.1f}s")
+    print(f"{model_name}: logits f32 shape {logits_f32.shape}; max |f32 - f64| = {diff:.3g}; {time.time() - t0:.1f}s")
     if not (0.05 < stats["logits_std"] < 100) or not np.isfinite(logits_f64).all():
         print("WARNING: logits look degenerate", file=sys.stderr)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    names = sys.argv[1:] or MODELS
+    unknown = sorted(set(names) - set(MODELS))
+    if unknown:
+        sys.exit(f"models: expected some of {MODELS}, got {unknown}")
+    for name in names:
+        make_fixture(name)
 
 
 if __name__ == "__main__":

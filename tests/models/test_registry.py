@@ -8,8 +8,22 @@ from absl.testing import absltest
 from cfjax.models import X3D, ResNet3D, SGSConfig, build, known_models, non_adaptive, reference_input
 from tests.models.util import count_params
 
-ZOO = ["r2plus1d_18", "r2plus1d_50", "resnet101", "resnet18", "resnet50", "resnext101", "sgs_resnet18",
-       "x3d_l", "x3d_m", "x3d_s", "x3d_xl", "x3d_xs"]
+ZOO = [
+    "mc3_18",
+    "r2plus1d_18",
+    "r2plus1d_50",
+    "r3d_18",
+    "resnet101",
+    "resnet18",
+    "resnet50",
+    "resnext101",
+    "sgs_resnet18",
+    "x3d_l",
+    "x3d_m",
+    "x3d_s",
+    "x3d_xl",
+    "x3d_xs",
+]
 
 
 class RegistryTest(absltest.TestCase):

@@ -40,6 +40,9 @@ class ResNetSizeTest(parameterized.TestCase):
         # torchvision r3d_18 has 33,371,472 with a 3x7x7 stem; Hara's stem is 7x7x7:
         # 33,371,472 - 3*7*7*3*64 + 7*7*7*3*64.
         ("resnet18", 33_371_472 - 28_224 + 65_856),
+        # torchvision r3d_18 and mc3_18 (400 classes)
+        ("r3d_18", 33_371_472),
+        ("mc3_18", 11_695_440),
     )
     def test_parameter_counts_match_reference(self, name, expected):
         model = ResNet3D.preset(name)
