@@ -192,9 +192,7 @@ class SGSConfigTest(absltest.TestCase):
     def test_sgs_after_another_stage(self):
         model = MODELS["x3d"].clone(sgs=SGSConfig(stage="res3", num_bins=4, buckets=1))
         x = clips()
-        logits, feats = jax.jit(
-            lambda x: model.apply(jax.jit(model.init)(jax.random.key(0), x), x, return_features=True)
-        )(x)
+        logits, feats = jax.jit(lambda x: model.apply(model.init(jax.random.key(0), x), x, return_features=True))(x)
         chex.assert_shape(logits, (4, 5))
         chex.assert_shape(feats["res3"], (4, 4, 2, 2, 16))
         chex.assert_shape(feats["res4_mask"], (4, 4))
